@@ -1,0 +1,72 @@
+// Owns the schema of grid.json: what a router needs to join a community grid (DESIGN §2, journey 1).
+// Written by `sysback grid init`, read by the builder and by the device. It holds no per-device
+// secret; the public directory's write cap is shared by design (everyone links their alias there).
+import { z } from 'zod';
+import { validateWith, type Validation } from './validate.ts';
+
+export const GRID_FORMAT = 'sysback-grid/1';
+
+/** A foolscap URL: pb://TUBID@HINTS/SWISSNUM */
+const furl = z.string().regex(/^pb:\/\/[a-z2-7]+@[^/\s]+\/[A-Za-z0-9_-]+$/, 'not a fURL (pb://TUBID@HINTS/NAME)');
+const dirWriteCap = z.string().regex(/^URI:DIR2:[a-z2-7]+:[a-z2-7]+$/, 'not a Tahoe directory write cap (URI:DIR2:...)');
+const endpoint = z.string().regex(/^tcp:(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, 'not a loopback endpoint (tcp:127.0.0.1:PORT)');
+
+export const sharesSchema = z
+  .object({
+    needed: z.number().int().min(1).max(256),
+    happy: z.number().int().min(1).max(256),
+    total: z.number().int().min(1).max(256),
+  })
+  .strict()
+  .refine((s) => s.needed <= s.happy && s.happy <= s.total, {
+    message: 'must satisfy needed <= happy <= total',
+  });
+
+export const gridSchema = z
+  .object({
+    format: z.literal(GRID_FORMAT),
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes'),
+    introducers: z
+      .array(z.object({ name: z.string().min(1), furl }).strict())
+      .min(1, 'at least one introducer is needed (two are recommended)'),
+    publicDirectory: dirWriteCap,
+    shares: sharesSchema,
+    /** how grid nodes listen: plain TCP on loopback (tests, demo) or Tor onion services */
+    listen: z.enum(['tcp', 'tor']),
+    /** the device's transport to its private area */
+    transport: z.enum(['mount', 'webapi']),
+    tor: z
+      .object({
+        /** tor's control port as Tahoe wants it; never a default port, see DESIGN §7 */
+        controlPort: endpoint,
+        /** a bare SOCKS port number (foolscap ignores HOST:PORT forms) */
+        socksPort: z.number().int().min(1).max(65535),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((grid, ctx) => {
+    if (grid.listen === 'tor' && !grid.tor) {
+      ctx.addIssue({ code: 'custom', path: ['tor'], message: 'required when listen is "tor"' });
+    }
+  });
+
+export type GridConfig = z.infer<typeof gridSchema>;
+export type Shares = z.infer<typeof sharesSchema>;
+
+export function validateGridConfig(input: unknown): Validation<GridConfig> {
+  return validateWith(gridSchema, input);
+}
+
+/**
+ * Encoding that suits a grid of `storageNodes` servers: every server gets a share, uploads still
+ * succeed with one server down (happy = total - 1, at most 7 as in Tahoe's default), and any half of
+ * the shares rebuilds the file.
+ */
+export function sharesFor(storageNodes: number): Shares {
+  const total = Math.max(1, Math.min(storageNodes, 10));
+  const happy = Math.max(1, Math.min(total - 1, 7));
+  const needed = Math.max(1, Math.min(happy, Math.ceil(total / 2)));
+  return { needed, happy, total };
+}
