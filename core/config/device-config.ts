@@ -1,0 +1,115 @@
+// Owns the schema of /etc/sysback/sysback.json, the device config: the grid to join and how this
+// router backs up to it. Rendered by the builder (overlays/base/etc/sysback/sysback.json.mustache),
+// seeded by `--grid` when a root has none, read by every device command. Contract: one pure validator
+// reporting every problem with its path; every field the template does not render has a default, so a
+// rendered file and `deviceConfigFromGrid(grid)` both validate to the same complete shape.
+//
+// Fields:
+//   format                      "sysback-device/1"
+//   grid                        the grid.json this router joins (core/config/grid-config.ts)
+//   transport                   "mount" (SFTP + sshfs + rsync, the seed's way) or "webapi" (HTTP)
+//   backup.intervalHours        hours between periodic backups (cron), default 240 (the seed's)
+//   backup.retention            generations kept in archives/, default 5
+//   tahoe.reservedSpace         the private node's storage reserved_space, default "1G"
+//   tahoe.webPorts              the two nodes' web API ports on 127.0.0.1, default 3456 / 3457
+//   tahoe.sftpPorts             the two nodes' SFTP frontends on 127.0.0.1 (mount), default 8022 / 8023
+//   tahoe.serverWaitSeconds     how long to wait for shares.happy servers before failing, default 300
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../atomic-write.ts';
+import type { Context } from '../context.ts';
+import { DEVICE } from '../device-paths.ts';
+import { NotConfiguredError } from '../errors.ts';
+import { type GridConfig, gridSchema } from './grid-config.ts';
+import { loadJsonConfig, validateWith, type Validation } from './validate.ts';
+
+export const DEVICE_CONFIG_FORMAT = 'sysback-device/1';
+
+const port = z.number().int().min(1024, 'a port from 1024 to 65535').max(65535, 'a port from 1024 to 65535');
+const portPair = z.object({ private: port, public: port }).strict();
+
+export const deviceConfigSchema = z
+  .object({
+    format: z.literal(DEVICE_CONFIG_FORMAT),
+    grid: gridSchema,
+    transport: z.enum(['mount', 'webapi']),
+    backup: z
+      .object({
+        intervalHours: z.number().int().min(1).max(24 * 365).default(240),
+        retention: z.number().int().min(1).max(1000).default(5),
+      })
+      .strict()
+      .default({ intervalHours: 240, retention: 5 }),
+    tahoe: z
+      .object({
+        reservedSpace: z
+          .string()
+          .regex(/^\d+(\.\d+)?\s*([kKMGT]i?B?|B)?$/, 'a size such as 1G or 500MB')
+          .default('1G'),
+        webPorts: portPair.default({ private: 3456, public: 3457 }),
+        sftpPorts: portPair.default({ private: 8022, public: 8023 }),
+        serverWaitSeconds: z.number().int().min(1).max(24 * 3600).default(300),
+      })
+      .strict()
+      .default({
+        reservedSpace: '1G',
+        webPorts: { private: 3456, public: 3457 },
+        sftpPorts: { private: 8022, public: 8023 },
+        serverWaitSeconds: 300,
+      }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const { webPorts, sftpPorts } = config.tahoe;
+    const ports: [string, number][] = [
+      ['tahoe.webPorts.private', webPorts.private],
+      ['tahoe.webPorts.public', webPorts.public],
+      ['tahoe.sftpPorts.private', sftpPorts.private],
+      ['tahoe.sftpPorts.public', sftpPorts.public],
+    ];
+    const seen = new Map<number, string>();
+    for (const [where, value] of ports) {
+      const first = seen.get(value);
+      if (first) {
+        ctx.addIssue({ code: 'custom', path: where.split('.'), message: `port ${value} is already used by ${first}` });
+      } else {
+        seen.set(value, where);
+      }
+    }
+  });
+
+export type DeviceConfig = z.infer<typeof deviceConfigSchema>;
+/** what a file may hold: the fields with defaults may be left out */
+export type DeviceConfigInput = z.input<typeof deviceConfigSchema>;
+
+export function validateDeviceConfig(input: unknown): Validation<DeviceConfig> {
+  return validateWith(deviceConfigSchema, input);
+}
+
+/** The default device config for a grid: its transport, every other field at its default. */
+export function deviceConfigFromGrid(grid: GridConfig, overrides: Partial<Omit<DeviceConfigInput, 'format' | 'grid'>> = {}): DeviceConfig {
+  const result = validateDeviceConfig({ format: DEVICE_CONFIG_FORMAT, grid, transport: grid.transport, ...overrides });
+  if (!result.ok) {
+    throw new Error(`deviceConfigFromGrid: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  }
+  return result.value;
+}
+
+/** Reads and validates ctx.root's /etc/sysback/sysback.json; NotConfiguredError when it is missing. */
+export function readDeviceConfig(ctx: Pick<Context, 'path'>): DeviceConfig {
+  const file = ctx.path(DEVICE.config);
+  if (!existsSync(file)) {
+    throw new NotConfiguredError(`no device config at ${file}`, 'pass --grid grid.json to seed it, or build the image with sysback build');
+  }
+  return loadJsonConfig(file, validateDeviceConfig);
+}
+
+/** Writes the device config under ctx.root atomically (temp file + rename), mode 0644. */
+export async function writeDeviceConfig(ctx: Pick<Context, 'path'>, config: DeviceConfig): Promise<string> {
+  const file = ctx.path(DEVICE.config);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+  return file;
+}

@@ -1,0 +1,122 @@
+// Owns /var/lib/sysback/state.json: whether and how this router was configured, and its last good
+// backup. Contract: the file exists only once a first-boot flow succeeded ("new" or "recover"), so its
+// presence is what "configured" means (the first-boot unit's Condition checks the same path); it is
+// written atomically (temp file + rename) under ctx.root, mode 0600; it holds no cap, no password:
+// caps appear only as a digest, enough to tell whether the private directory changed.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from './atomic-write.ts';
+import { loadJsonConfig, validateWith, type Validation } from './config/validate.ts';
+import type { Context } from './context.ts';
+import { DEVICE } from './device-paths.ts';
+import { NotConfiguredError } from './errors.ts';
+
+export const STATE_FORMAT = 'sysback-state/1';
+
+const isoTime = z.string().refine((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(s) && !Number.isNaN(Date.parse(s)), {
+  message: 'not a UTC time (YYYY-MM-DDTHH:MM:SSZ)',
+});
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 (64 lowercase hex digits)');
+
+export const goodBackupSchema = z
+  .object({
+    time: isoTime,
+    /** sha256 of the archive as verified on the grid */
+    sha256,
+    size: z.number().int().min(0),
+    /** digestCap() of the archive's cap: tells whether the latest changed, without keeping the cap */
+    capDigest: sha256,
+    /** the generation's name in archives/ */
+    generation: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const stateSchema = z
+  .object({
+    format: z.literal(STATE_FORMAT),
+    /** how this router got its configuration */
+    mode: z.enum(['new', 'recover']),
+    alias: z.string().min(1),
+    configuredAt: isoTime,
+    /** set by "recover": where the configuration came from */
+    recovered: z
+      .object({ generation: z.string().min(1), time: isoTime })
+      .strict()
+      .optional(),
+    lastGoodBackup: goodBackupSchema.optional(),
+  })
+  .strict();
+
+export type DeviceState = z.infer<typeof stateSchema>;
+export type GoodBackup = z.infer<typeof goodBackupSchema>;
+
+export function validateState(input: unknown): Validation<DeviceState> {
+  return validateWith(stateSchema, input);
+}
+
+/** A one-way digest of a Tahoe cap, safe to store and log. */
+export function digestCap(cap: string): string {
+  return createHash('sha256').update(`sysback-cap:${cap}`).digest('hex');
+}
+
+export function statePath(ctx: Pick<Context, 'path'>): string {
+  return ctx.path(DEVICE.state);
+}
+
+/** True once a first-boot flow has succeeded on this root. */
+export function isConfigured(ctx: Pick<Context, 'path'>): boolean {
+  return existsSync(statePath(ctx));
+}
+
+/** The state, or undefined when the router is not configured; a damaged file is a ConfigError. */
+export function readState(ctx: Pick<Context, 'path'>): DeviceState | undefined {
+  const file = statePath(ctx);
+  if (!existsSync(file)) return undefined;
+  return loadJsonConfig(file, validateState);
+}
+
+/** The state of a configured router; NotConfiguredError otherwise. */
+export function requireState(ctx: Pick<Context, 'path'>): DeviceState {
+  const state = readState(ctx);
+  if (!state) throw new NotConfiguredError('this router is not configured yet');
+  return state;
+}
+
+/** Validates and writes the whole state atomically; a flow calls this last, once every step succeeded. */
+export async function writeState(ctx: Pick<Context, 'path'>, state: DeviceState): Promise<void> {
+  const checked = validateState(state);
+  if (!checked.ok) {
+    throw new Error(`writeState: ${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  }
+  const file = statePath(ctx);
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(file, `${JSON.stringify(checked.value, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Records a verified backup in the state of a configured router. */
+export async function recordGoodBackup(ctx: Pick<Context, 'path'>, backup: GoodBackup): Promise<DeviceState> {
+  const next = { ...requireState(ctx), lastGoodBackup: backup };
+  await writeState(ctx, next);
+  return next;
+}
+
+/** The state a flow writes when it is done. */
+export function configuredState(options: {
+  mode: 'new' | 'recover';
+  alias: string;
+  now: Date;
+  recovered?: DeviceState['recovered'];
+  lastGoodBackup?: GoodBackup;
+}): DeviceState {
+  return {
+    format: STATE_FORMAT,
+    mode: options.mode,
+    alias: options.alias,
+    configuredAt: options.now.toISOString(),
+    ...(options.recovered ? { recovered: options.recovered } : {}),
+    ...(options.lastGoodBackup ? { lastGoodBackup: options.lastGoodBackup } : {}),
+  };
+}
