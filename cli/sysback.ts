@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, reportFatal } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import { registerGridCommands } from '../grid/grid-commands.ts';
+import { registerBuildCommands } from '../builder/build-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('sysback')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride();
   registerGridCommands(program);
+  registerBuildCommands(program);
   // Every subcommand gets --version too, and throws instead of exiting, so the one handler decides.
   const visit = (command: Command) => {
     for (const sub of command.commands) {

@@ -2,7 +2,8 @@
 // (secrets and Tahoe caps redacted) and turns a failure into a typed CommandError carrying argv,
 // exit code and the tail of stderr. Flows receive a Runner through their Context, so unit tests can
 // pass a recording fake and integration tests this real one.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
@@ -108,18 +109,15 @@ export function createRunner(log: Log): Runner {
       if (!file) throw new Error('runner: empty argv');
       const fd = openSync(options.logFile, 'a');
       try {
-        const child = execa(file, args, {
+        // node's spawn: a plain detached session leader whose output goes straight to the log file
+        const child = spawn(file, args, {
           cwd: options.cwd,
-          env: options.env,
+          env: { ...process.env, ...options.env },
           detached: true,
-          stdin: 'ignore',
-          stdout: fd,
-          stderr: fd,
-          reject: false,
-          cleanup: false,
+          stdio: ['ignore', fd, fd],
         });
         child.unref();
-        child.catch(() => {});
+        child.on('error', () => {});
         if (child.pid === undefined) throw new CommandError(argv, undefined, 'no PID');
         return child.pid;
       } finally {
@@ -132,13 +130,13 @@ export function createRunner(log: Log): Runner {
       log.debug(`$ ${describe(argv, secrets)} |`);
       const [file, ...args] = argv;
       if (!file) throw new Error('runner: empty argv');
-      const child: ResultPromise = execa(file, args, {
+      const child = execa(file, args, {
         cwd: options.cwd,
         env: options.env,
         stdin: 'pipe',
         stdout: 'pipe',
         stderr: 'pipe',
-        buffer: { stdout: false, stderr: true },
+        buffer: { stdout: false },
         reject: false,
         timeout: options.timeoutMs,
       });

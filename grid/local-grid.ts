@@ -1,0 +1,292 @@
+// Owns a local grid for tests, demos and small deployments (`sysback grid init|start|stop|status`,
+// DESIGN §2 journey 1): 2 introducers (the seed asks for at least two), N storage nodes and one
+// client-only "gateway" node whose web API the operator uses, all on 127.0.0.1.
+// Layout of the grid directory D:
+//   D/grid.json         what routers need (introducers, public directory cap, encoding): shareable
+//   D/local-grid.json   this machine's view: nodes, ports, where tahoe comes from
+//   D/nodes/NAME/       Tahoe node directories; D/nodes/NAME.pid, NAME.log beside them
+//   D/.sysroot/         overlay scratch when tahoe runs from the target root filesystem
+// Contract: every process is started in its own session and stopped by its PID; nothing is mounted on
+// the host (sysroot mounts live in private namespaces); start waits, with a bound, until the gateway
+// sees every storage node and says how many it sees when the bound passes.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Context } from '../core/context.ts';
+import { GRID_FORMAT, sharesFor, type GridConfig, type Shares, validateGridConfig } from '../core/config/grid-config.ts';
+import { loadJsonConfig, validateWith } from '../core/config/validate.ts';
+import { SysbackError, TooFewServersError, UserError } from '../core/errors.ts';
+import { assertPortFree, freePorts } from '../core/ports.ts';
+import { ensureTargetRootfs } from '../builder/target-rootfs.ts';
+import { createNode, runningPid, startNode, stopNode, waitForIntroducerFurl, type NodeRole } from './tahoe-node.ts';
+import { hostTahoe, sysrootTahoe, type TahoeProgram } from './tahoe-program.ts';
+import { TahoeWebApi } from './webapi.ts';
+
+const LOCAL_FORMAT = 'sysback-local-grid/1';
+
+const localNodeSchema = z
+  .object({
+    name: z.string(),
+    role: z.enum(['introducer', 'storage', 'client']),
+    tubPort: z.number().int().optional(),
+    webPort: z.number().int().optional(),
+  })
+  .strict();
+
+const localGridSchema = z
+  .object({
+    format: z.literal(LOCAL_FORMAT),
+    /** "host" or the target root filesystem tahoe runs from */
+    tahoe: z.string(),
+    nodes: z.array(localNodeSchema).min(1),
+  })
+  .strict();
+
+export type LocalNode = z.infer<typeof localNodeSchema>;
+export type LocalGrid = z.infer<typeof localGridSchema>;
+
+export interface InitOptions {
+  storage: number;
+  introducers: number;
+  listen: 'tcp' | 'tor';
+  transport: 'mount' | 'webapi';
+  name: string;
+  shares?: Shares;
+  /** bound for the grid to form during init, ms */
+  timeoutMs: number;
+}
+
+export interface NodeStatus {
+  name: string;
+  role: NodeRole;
+  running: boolean;
+  pid?: number;
+  webPort?: number;
+}
+
+export interface GridStatus {
+  dir: string;
+  nodes: NodeStatus[];
+  /** storage servers the gateway client sees connected */
+  storageConnected: number;
+  storageTotal: number;
+  introducersConnected: number;
+}
+
+export function gridFiles(dir: string) {
+  const abs = path.resolve(dir);
+  return {
+    dir: abs,
+    grid: path.join(abs, 'grid.json'),
+    local: path.join(abs, 'local-grid.json'),
+    nodes: path.join(abs, 'nodes'),
+    scratch: path.join(abs, '.sysroot'),
+    node: (name: string) => path.join(abs, 'nodes', name),
+  };
+}
+
+export function loadLocalGrid(dir: string): LocalGrid {
+  const files = gridFiles(dir);
+  if (!existsSync(files.local)) {
+    throw new UserError(`${files.dir} holds no local grid`, 'create one with `sysback grid init --dir DIR`');
+  }
+  return loadJsonConfig(files.local, (input) => validateWith(localGridSchema, input));
+}
+
+/** Finds tahoe: the host's, else the cached target root filesystem (built when missing). */
+async function locateTahoe(ctx: Context, recorded?: string): Promise<string> {
+  if (recorded === 'host' || (recorded === undefined && (await ctx.runner.which('tahoe')))) return 'host';
+  if (recorded && existsSync(path.join(recorded, 'usr/bin/tahoe'))) return recorded;
+  ctx.log.info('this host has no tahoe: using the one from the target root filesystem');
+  const result = await ensureTargetRootfs(
+    async (argv) => {
+      await ctx.runner.run(argv, { stdio: 'inherit', hint: 'install mmdebstrap (apt-get install mmdebstrap), or run npm run rootfs' });
+    },
+    undefined,
+    (line) => ctx.log.info(line),
+  );
+  return result.path;
+}
+
+function programFor(where: string, dir: string): TahoeProgram {
+  const files = gridFiles(dir);
+  return where === 'host' ? hostTahoe() : sysrootTahoe(where, files.scratch, [files.dir]);
+}
+
+const gateway = (local: LocalGrid) => local.nodes.find((n) => n.role === 'client');
+
+/** Creates the grid's nodes, starts them, creates the shared public directory, writes grid.json. */
+export async function initGrid(ctx: Context, dir: string, options: InitOptions): Promise<{ grid: GridConfig; status: GridStatus }> {
+  const files = gridFiles(dir);
+  if (existsSync(files.grid) || existsSync(files.local)) {
+    throw new UserError(`${files.dir} already holds a grid`, 'use `sysback grid start`, or choose a new directory');
+  }
+  if (options.listen === 'tor') {
+    throw new UserError('listening on Tor is not available for local grids yet', 'use --listen tcp');
+  }
+  if (options.storage < 1 || options.introducers < 1) throw new UserError('a grid needs at least one introducer and one storage node');
+  if (options.introducers < 2) ctx.log.warn('the seed recommends at least two introducers');
+  const shares = options.shares ?? sharesFor(options.storage);
+  if (shares.happy > options.storage) {
+    throw new UserError(`shares.happy (${shares.happy}) is more than the ${options.storage} storage nodes`, 'lower --happy or add storage nodes');
+  }
+  const where = await locateTahoe(ctx);
+  const tahoe = programFor(where, dir);
+  mkdirSync(files.nodes, { recursive: true });
+
+  const ports = await freePorts(options.introducers + options.storage * 2 + 1);
+  const take = () => ports.shift()!;
+  const nodes: LocalNode[] = [];
+  for (let i = 1; i <= options.introducers; i++) nodes.push({ name: `introducer-${i}`, role: 'introducer', tubPort: take() });
+  for (let i = 1; i <= options.storage; i++) nodes.push({ name: `storage-${i}`, role: 'storage', tubPort: take(), webPort: take() });
+  nodes.push({ name: 'gateway', role: 'client', webPort: take() });
+  const local: LocalGrid = { format: LOCAL_FORMAT, tahoe: where, nodes };
+  writeFileSync(files.local, JSON.stringify(local, null, 2) + '\n');
+
+  // A failed init stops what it started: no orphan node outlives it.
+  try {
+    const introducers: Array<{ name: string; furl: string }> = [];
+    await ctx.log.step(`creating ${options.introducers} introducers`, async () => {
+      for (const node of nodes.filter((n) => n.role === 'introducer')) {
+        await createNode(ctx.runner, tahoe, { dir: files.node(node.name), role: 'introducer', nickname: node.name, listen: { kind: 'tcp', port: node.tubPort! } });
+        await startNode(ctx.runner, tahoe, files.node(node.name));
+      }
+      for (const node of nodes.filter((n) => n.role === 'introducer')) {
+        introducers.push({ name: node.name.replace(/-/g, '_'), furl: await waitForIntroducerFurl(files.node(node.name), 60_000) });
+      }
+    });
+    await ctx.log.step(`creating ${options.storage} storage nodes and the gateway`, async () => {
+      for (const node of nodes.filter((n) => n.role !== 'introducer')) {
+        await createNode(ctx.runner, tahoe, {
+          dir: files.node(node.name),
+          role: node.role,
+          nickname: node.name,
+          listen: node.role === 'storage' ? { kind: 'tcp', port: node.tubPort! } : { kind: 'none' },
+          webPort: node.webPort,
+          shares,
+          introducers,
+          reservedSpace: '1G',
+        });
+      }
+    });
+    await startGrid(ctx, dir, { timeoutMs: options.timeoutMs, tahoe, local });
+    const api = new TahoeWebApi(gateway(local)!.webPort!);
+    const publicDirectory = await ctx.log.step('creating the shared public directory', () => api.mkdir());
+    const grid: GridConfig = {
+      format: GRID_FORMAT,
+      name: options.name,
+      introducers,
+      publicDirectory,
+      shares,
+      listen: options.listen,
+      transport: options.transport,
+    };
+    const valid = validateGridConfig(grid);
+    if (!valid.ok) throw new SysbackError(`internal: generated grid.json is invalid: ${JSON.stringify(valid.problems)}`);
+    writeFileSync(files.grid, JSON.stringify(grid, null, 2) + '\n', { mode: 0o644 });
+    return { grid, status: await gridStatus(dir) };
+  } catch (error) {
+    await stopGrid(dir).catch(() => {});
+    throw error;
+  }
+}
+
+/** Starts every node that is not running, then waits until the gateway sees all storage nodes. */
+export async function startGrid(
+  ctx: Context,
+  dir: string,
+  options: { timeoutMs: number; tahoe?: TahoeProgram; local?: LocalGrid },
+): Promise<GridStatus> {
+  const files = gridFiles(dir);
+  const local = options.local ?? loadLocalGrid(dir);
+  const tahoe = options.tahoe ?? programFor(await locateTahoe(ctx, local.tahoe), dir);
+  const started = Date.now();
+  const order: NodeRole[] = ['introducer', 'storage', 'client'];
+  for (const role of order) {
+    for (const node of local.nodes.filter((n) => n.role === role)) {
+      const nodeDir = files.node(node.name);
+      if (runningPid(nodeDir)) continue;
+      if (!existsSync(path.join(nodeDir, 'tahoe.cfg'))) {
+        throw new UserError(`node ${node.name} is missing from ${files.nodes}`, 'the grid directory is damaged; create a new grid');
+      }
+      for (const port of [node.tubPort, node.webPort]) if (port) await assertPortFree(port, `node ${node.name}`);
+      await startNode(ctx.runner, tahoe, nodeDir);
+    }
+  }
+  const storageTotal = local.nodes.filter((n) => n.role === 'storage').length;
+  const api = new TahoeWebApi(gateway(local)!.webPort!);
+  await api.waitUntilUp(options.timeoutMs);
+  try {
+    await api.waitForServers(storageTotal, Math.max(1000, options.timeoutMs - (Date.now() - started)));
+  } catch (error) {
+    if (error instanceof TooFewServersError) {
+      const status = await gridStatus(dir);
+      const down = status.nodes.filter((n) => !n.running).map((n) => n.name);
+      throw new SysbackError(`${error.message}${down.length ? `; not running: ${down.join(', ')}` : ''}`, {
+        hint: `see the node logs in ${files.nodes}`,
+        exitCode: error.exitCode,
+      });
+    }
+    throw error;
+  }
+  ctx.log.info(`grid up: ${storageTotal} storage servers connected after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return gridStatus(dir);
+}
+
+/** Stops every running node of the grid by PID, clients first, introducers last. */
+export async function stopGrid(dir: string): Promise<string[]> {
+  const files = gridFiles(dir);
+  const local = loadLocalGrid(dir);
+  const stopped: string[] = [];
+  const order: NodeRole[] = ['client', 'storage', 'introducer'];
+  for (const role of order) {
+    await Promise.all(
+      local.nodes
+        .filter((n) => n.role === role)
+        .map(async (node) => {
+          if (await stopNode(files.node(node.name))) stopped.push(node.name);
+        }),
+    );
+  }
+  rmSync(files.scratch, { recursive: true, force: true });
+  return stopped;
+}
+
+export async function gridStatus(dir: string): Promise<GridStatus> {
+  const files = gridFiles(dir);
+  const local = loadLocalGrid(dir);
+  const nodes: NodeStatus[] = local.nodes.map((node) => {
+    const pid = runningPid(files.node(node.name));
+    return { name: node.name, role: node.role, running: pid !== undefined, ...(pid ? { pid } : {}), ...(node.webPort ? { webPort: node.webPort } : {}) };
+  });
+  let storageConnected = 0;
+  let introducersConnected = 0;
+  const gw = gateway(local);
+  if (gw?.webPort && nodes.find((n) => n.name === gw.name)?.running) {
+    const api = new TahoeWebApi(gw.webPort);
+    try {
+      storageConnected = await api.connectedServers();
+      introducersConnected = (await api.introducers()).connected;
+    } catch {
+      // a gateway still starting counts as seeing nothing
+    }
+  }
+  return {
+    dir: files.dir,
+    nodes,
+    storageConnected,
+    storageTotal: local.nodes.filter((n) => n.role === 'storage').length,
+    introducersConnected,
+  };
+}
+
+/** The gateway's web API, for tests and the bench. */
+export function gatewayApi(dir: string): TahoeWebApi {
+  const local = loadLocalGrid(dir);
+  return new TahoeWebApi(gateway(local)!.webPort!);
+}
+
+export function readGridJson(dir: string): GridConfig {
+  return loadJsonConfig(gridFiles(dir).grid, validateGridConfig);
+}
+

@@ -1,0 +1,163 @@
+// Owns creating, starting and stopping Tahoe-LAFS nodes with the `tahoe` CLI (DESIGN §4.1): the grid's
+// introducers and storage nodes, the device's private and public nodes, test clients. Contract: node
+// directories are made by `tahoe create-*` with flags wherever a flag exists; the few settings without
+// one (several introducers, [tor] control.port for a client, reserved_space) are edited afterwards; a
+// started node is stopped by its PID only; a node never relies on Tor's default ports.
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GridUnreachableError, SysbackError, EXIT } from '../core/errors.ts';
+import { isOurProcess, stopProcess } from '../core/processes.ts';
+import type { Runner } from '../core/runner.ts';
+import type { Shares } from '../core/config/grid-config.ts';
+import { editCfg, writeIntroducers } from './tahoe-cfg.ts';
+import type { TahoeProgram } from './tahoe-program.ts';
+
+export type NodeRole = 'introducer' | 'storage' | 'client';
+
+export type Listen =
+  | { kind: 'tcp'; port: number }
+  | { kind: 'tor' }
+  | { kind: 'none' };
+
+export interface TorSettings {
+  /** e.g. tcp:127.0.0.1:9051 — always explicit (DESIGN §7) */
+  controlPort: string;
+  socksPort: number;
+}
+
+export interface NodeSpec {
+  dir: string;
+  role: NodeRole;
+  nickname: string;
+  listen: Listen;
+  /** web API port on 127.0.0.1 (introducers may have none) */
+  webPort?: number;
+  shares?: Shares;
+  introducers?: ReadonlyArray<{ name: string; furl: string }>;
+  /** Tor for outbound connections (and onion listening when listen is tor) */
+  tor?: TorSettings;
+  reservedSpace?: string;
+}
+
+function listenFlags(spec: NodeSpec): string[] {
+  switch (spec.listen.kind) {
+    case 'tcp':
+      return [`--port=tcp:${spec.listen.port}:interface=127.0.0.1`, `--location=tcp:127.0.0.1:${spec.listen.port}`];
+    case 'tor':
+      if (!spec.tor) throw new SysbackError(`node ${spec.nickname}: listening on Tor needs tor settings`);
+      return ['--listen=tor', '--hide-ip', `--tor-control-port=${spec.tor.controlPort}`];
+    case 'none':
+      return spec.tor ? ['--hide-ip'] : [];
+  }
+}
+
+/** The `tahoe create-*` argv for a node (pure). */
+export function createArgs(spec: NodeSpec): string[] {
+  const shares = spec.shares
+    ? [`--shares-needed=${spec.shares.needed}`, `--shares-happy=${spec.shares.happy}`, `--shares-total=${spec.shares.total}`]
+    : [];
+  const web = spec.webPort ? [`--webport=tcp:${spec.webPort}:interface=127.0.0.1`] : [];
+  switch (spec.role) {
+    case 'introducer':
+      return ['create-introducer', ...listenFlags(spec), spec.dir];
+    case 'storage':
+      return ['create-node', `--nickname=${spec.nickname}`, ...listenFlags(spec), ...web, ...shares, spec.dir];
+    case 'client':
+      if (spec.listen.kind !== 'none') throw new SysbackError(`client node ${spec.nickname} must not listen`);
+      return ['create-client', `--nickname=${spec.nickname}`, ...listenFlags(spec), ...web, ...shares, spec.dir];
+  }
+}
+
+export async function createNode(runner: Runner, tahoe: TahoeProgram, spec: NodeSpec): Promise<void> {
+  if (existsSync(path.join(spec.dir, 'tahoe.cfg'))) {
+    throw new SysbackError(`a Tahoe node already exists in ${spec.dir}`, { hint: 'remove it or pick another directory' });
+  }
+  await runner.run(tahoe.argv(createArgs(spec), `create-${path.basename(spec.dir)}`), {
+    hint: `tahoe could not create the ${spec.role} node ${spec.nickname}`,
+  });
+  const edits: Array<[string, string, string]> = [];
+  if (spec.webPort && spec.role === 'introducer') edits.push(['node', 'web.port', `tcp:${spec.webPort}:interface=127.0.0.1`]);
+  if (spec.reservedSpace && spec.role === 'storage') edits.push(['storage', 'reserved_space', spec.reservedSpace]);
+  if (spec.tor) {
+    // create-client has no --tor-control-port, and without it Tahoe would fall back to 9050/9150,
+    // which may be someone else's tor (DESIGN §6, notes/tor-testnet.md §7).
+    edits.push(['tor', 'control.port', spec.tor.controlPort]);
+  }
+  if (edits.length) editCfg(spec.dir, edits);
+  if (spec.introducers?.length) writeIntroducers(spec.dir, spec.introducers);
+}
+
+/** Where a node's PID and log live (beside the node dir, not in it, so the node dir stays Tahoe's). */
+export function runFiles(dir: string): { pidFile: string; logFile: string } {
+  return { pidFile: `${dir}.pid`, logFile: `${dir}.log` };
+}
+
+/** The marker that identifies our tahoe process for a node dir in /proc/PID/cmdline. */
+function marker(dir: string): string {
+  return `tahoe run --allow-stdin-close ${dir}`;
+}
+
+export function runningPid(dir: string): number | undefined {
+  const { pidFile } = runFiles(dir);
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && isOurProcess(pid, marker(dir)) ? pid : undefined;
+}
+
+/**
+ * Starts `tahoe run` for a node in its own session and records the PID. Returns the PID; does not
+ * wait for readiness (see waitForIntroducerFurl / TahoeWebApi.waitUntilUp).
+ */
+export async function startNode(runner: Runner, tahoe: TahoeProgram, dir: string): Promise<number> {
+  const existing = runningPid(dir);
+  if (existing) return existing;
+  const { pidFile, logFile } = runFiles(dir);
+  // `--allow-stdin-close`: a plain `tahoe run` exits when its stdin closes.
+  const pid = runner.start(tahoe.argv(['run', '--allow-stdin-close', dir], `run-${path.basename(dir)}`), { logFile });
+  writeFileSync(pidFile, `${pid}\n`);
+  // a node that dies at once (bad config, port taken) is reported now, with its log's last lines
+  await sleep(300);
+  for (let i = 0; i < 20 && !isOurProcess(pid, 'tahoe'); i++) await sleep(100);
+  if (!isOurProcess(pid, marker(dir))) {
+    throw new SysbackError(`the Tahoe node in ${dir} exited at once: ${lastLines(logFile)}`, {
+      hint: `see ${logFile}`,
+      exitCode: EXIT.command,
+    });
+  }
+  return pid;
+}
+
+export async function stopNode(dir: string): Promise<boolean> {
+  const { pidFile } = runFiles(dir);
+  if (!existsSync(pidFile)) return false;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const stopped = Number.isInteger(pid) && pid > 0 ? await stopProcess(pid, marker(dir)) : false;
+  rmSync(pidFile, { force: true });
+  return stopped;
+}
+
+export function lastLines(file: string, count = 3): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-count).join(' | ');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Waits for a started introducer to write its fURL; bounded. */
+export async function waitForIntroducerFurl(dir: string, timeoutMs: number): Promise<string> {
+  const file = path.join(dir, 'private', 'introducer.furl');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(file)) {
+      const furl = readFileSync(file, 'utf8').trim();
+      if (furl) return furl;
+    }
+    if (!runningPid(dir)) {
+      throw new GridUnreachableError(`the introducer in ${dir} stopped: ${lastLines(runFiles(dir).logFile)}`);
+    }
+    await sleep(200);
+  }
+  throw new GridUnreachableError(`the introducer in ${dir} wrote no fURL within ${Math.round(timeoutMs / 1000)} s`);
+}
