@@ -1,0 +1,179 @@
+// Owns what a restore accepts from an archive (DESIGN §4.5): the pure checks run on every entry's
+// header before anything is written, and again while staging. No file system access here.
+// Contract: an entry is accepted only if
+// - its name is relative, has no `..` segment and no NUL, and does not name the root itself;
+// - it is a regular file, a directory, a symlink or a hard link (device nodes, FIFOs and every other
+//   type are refused);
+// - its device path is covered by the allowed list (the backup's files.txt patterns) and is not the
+//   restore's own staging area;
+// - a symlink's target does not climb above the root: a relative target is resolved from the link's
+//   directory, an absolute one is taken as a device path and may not contain `..` at all (absolute
+//   targets such as /etc/localtime -> /usr/share/zoneinfo/UTC are normal and kept verbatim: the
+//   restore never writes *through* a symlink, see checkArchiveTree);
+// - a hard link names an earlier regular file of the same archive (so it can never reach a file
+//   outside the root);
+// - no name appears twice, and nothing lies below an entry that is not a directory (the classic
+//   "symlink, then a file written through it").
+// Every refusal is an UnsafeArchiveError naming the entry as it appears in the archive.
+import path from 'node:path';
+import { type CompiledGlob, compileGlob, coveredByGlob } from '../backup/glob.ts';
+import { DEVICE } from '../core/device-paths.ts';
+import { UnsafeArchiveError } from '../core/errors.ts';
+
+export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
+
+/** The header fields a restore looks at (node-tar's ReadEntry has them all). */
+export interface ArchiveHeader {
+  path: string;
+  type: string;
+  size?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: Date;
+  linkpath?: string;
+}
+
+export interface CheckedEntry {
+  /** the name as stored in the archive, for messages */
+  name: string;
+  /** absolute device path, normalized (`/etc/hostname`) */
+  path: string;
+  type: EntryType;
+  /** content bytes (files only; 0 otherwise) */
+  size: number;
+  /** permission bits incl. setuid/setgid/sticky */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** whole seconds since the epoch */
+  mtime: number;
+  /** symlinks: the target, verbatim */
+  linkTarget?: string;
+  /** hard links: the device path of the file it links to */
+  hardlinkTo?: string;
+}
+
+export interface EntryPolicy {
+  allowed: readonly CompiledGlob[];
+  /** device path of the restore's staging area; never a valid target */
+  staging: string;
+}
+
+/** Compiles the allowed list (device paths or globs, as in files.txt) into a policy. */
+export function entryPolicy(allowed: readonly string[], staging: string = DEVICE.staging): EntryPolicy {
+  return { allowed: allowed.map(compileGlob), staging };
+}
+
+/** The device path of an archive member name, or the reason it is unsafe. */
+export function devicePathOfName(name: string): string {
+  if (name.includes('\0')) throw new UnsafeArchiveError(name, 'the name contains a NUL byte');
+  if (name.startsWith('/')) throw new UnsafeArchiveError(name, 'absolute path; backup archives hold relative paths only');
+  const segments = name.split('/');
+  if (segments.includes('..')) throw new UnsafeArchiveError(name, 'the path contains "..", which could leave the root');
+  const kept = segments.filter((s) => s !== '' && s !== '.');
+  if (kept.length === 0) throw new UnsafeArchiveError(name, 'the entry names the root itself');
+  return `/${kept.join('/')}`;
+}
+
+const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+
+function entryType(header: ArchiveHeader): EntryType {
+  if (FILE_TYPES.has(header.type)) return 'file';
+  if (header.type === 'Directory') return 'directory';
+  if (header.type === 'SymbolicLink') return 'symlink';
+  if (header.type === 'Link') return 'hardlink';
+  if (header.type === 'CharacterDevice' || header.type === 'BlockDevice') {
+    throw new UnsafeArchiveError(header.path, 'device nodes are never restored');
+  }
+  if (header.type === 'FIFO') throw new UnsafeArchiveError(header.path, 'FIFOs are never restored');
+  throw new UnsafeArchiveError(header.path, `unsupported entry type "${header.type}"`);
+}
+
+/** Throws when a symlink target, resolved as the device would, climbs above the root. */
+export function checkSymlinkTarget(name: string, devicePath: string, target: string | undefined): string {
+  if (!target) throw new UnsafeArchiveError(name, 'symlink without a target');
+  if (target.includes('\0')) throw new UnsafeArchiveError(name, 'symlink target contains a NUL byte');
+  const segments = target.split('/');
+  if (target.startsWith('/')) {
+    if (segments.includes('..')) {
+      throw new UnsafeArchiveError(name, `absolute symlink target "${target}" uses ".." to escape the root`);
+    }
+    return target;
+  }
+  const depth: string[] = path.posix.dirname(devicePath).split('/').filter((s) => s !== '');
+  for (const segment of segments) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (depth.length === 0) throw new UnsafeArchiveError(name, `symlink target "${target}" escapes the root`);
+      depth.pop();
+    } else {
+      depth.push(segment);
+    }
+  }
+  return target;
+}
+
+/** Checks one header on its own (path, type, allowed list, link targets). Pure. */
+export function checkArchiveEntry(header: ArchiveHeader, policy: EntryPolicy): CheckedEntry {
+  const name = header.path;
+  const devicePath = devicePathOfName(name);
+  const type = entryType(header);
+  if (devicePath === policy.staging || devicePath.startsWith(`${policy.staging}/`)) {
+    throw new UnsafeArchiveError(name, `${policy.staging} is the restore's own staging area`);
+  }
+  if (!policy.allowed.some((glob) => coveredByGlob(glob, devicePath))) {
+    throw new UnsafeArchiveError(name, `${devicePath} is not in the backed-up list`);
+  }
+  const entry: CheckedEntry = {
+    name,
+    path: devicePath,
+    type,
+    size: type === 'file' ? (header.size ?? 0) : 0,
+    mode: (header.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777,
+    uid: header.uid ?? 0,
+    gid: header.gid ?? 0,
+    mtime: header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0,
+  };
+  if (type === 'symlink') entry.linkTarget = checkSymlinkTarget(name, devicePath, header.linkpath);
+  if (type === 'hardlink') {
+    const target = header.linkpath ?? '';
+    let to: string;
+    try {
+      to = devicePathOfName(target);
+    } catch {
+      throw new UnsafeArchiveError(name, `hard link target "${target}" escapes the root`);
+    }
+    if (!policy.allowed.some((glob) => coveredByGlob(glob, to))) {
+      throw new UnsafeArchiveError(name, `hard link target ${to} is not in the backed-up list`);
+    }
+    entry.hardlinkTo = to;
+  }
+  return entry;
+}
+
+/**
+ * Checks the entries together, in archive order: no duplicates, nothing below a non-directory entry,
+ * hard links only to an earlier regular file. Pure.
+ */
+export function checkArchiveTree(entries: readonly CheckedEntry[]): void {
+  const seen = new Map<string, CheckedEntry>();
+  for (const entry of entries) {
+    if (seen.has(entry.path)) throw new UnsafeArchiveError(entry.name, `${entry.path} appears twice in the archive`);
+    if (entry.type === 'hardlink') {
+      const target = seen.get(entry.hardlinkTo ?? '');
+      if (!target || target.type !== 'file') {
+        throw new UnsafeArchiveError(entry.name, `hard link to ${entry.hardlinkTo}, which is not a regular file earlier in the archive`);
+      }
+    }
+    seen.set(entry.path, entry);
+  }
+  for (const entry of entries) {
+    for (let parent = path.posix.dirname(entry.path); parent !== '/'; parent = path.posix.dirname(parent)) {
+      const above = seen.get(parent);
+      if (above && above.type !== 'directory') {
+        throw new UnsafeArchiveError(entry.name, `it lies below ${parent}, which the archive makes a ${above.type}, not a directory`);
+      }
+    }
+  }
+}

@@ -1,0 +1,248 @@
+// Owns the restore plan (DESIGN §4.5, plan-then-apply): one read-only pass over the archive that
+// checks every entry (recovery/entry-policy.ts), hashes file contents, and compares each entry with
+// what is under `root` now: added, changed (and what changed) or unchanged. `--dry-run` prints it; the
+// extractor (recovery/safe-extract.ts) applies it. Nothing here writes anything.
+// Contract:
+// - any unsafe entry throws UnsafeArchiveError before a single byte is written anywhere;
+// - a damaged archive (bad gzip, bad tar checksum, truncated) throws CorruptError;
+// - the existing system is read without following symlinks; an entry whose parent on the system is a
+//   symlink is refused (UnsafeArchiveError: the restore never writes through a symlink), and an
+//   entry that would replace an existing directory with a non-directory is a UserError (the restore
+//   never deletes a directory tree);
+// - the archive source is opened once per pass (a file path, or a function returning a fresh stream).
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { Parser, type ReadEntry } from 'tar';
+import { underRoot } from '../core/device-paths.ts';
+import { CorruptError, SysbackError, UnsafeArchiveError, UserError } from '../core/errors.ts';
+import { compareDevicePaths } from '../backup/files-list.ts';
+import { type CheckedEntry, checkArchiveEntry, checkArchiveTree, entryPolicy, type EntryPolicy } from './entry-policy.ts';
+
+/** Where the archive comes from: a local file, or a function that opens a fresh stream each call. */
+export type ArchiveSource = string | (() => Readable);
+
+export type EntryStatus = 'added' | 'changed' | 'unchanged';
+
+export interface PlannedEntry extends CheckedEntry {
+  /** files: sha256 (hex) of the content in the archive */
+  sha256?: string;
+  status: EntryStatus;
+  /** for `changed`: what differs (`type`, `content`, `target`, `mode`, `owner`, `mtime`) */
+  changes: string[];
+  /** the entry must be written to staging (changed or added, or the target of such a hard link) */
+  stage: boolean;
+}
+
+export interface RestorePlan {
+  /** every entry, in archive order */
+  entries: PlannedEntry[];
+  added: string[];
+  changed: string[];
+  unchanged: string[];
+  /** content bytes of all files in the archive */
+  contentBytes: number;
+  /** content bytes and entries the staging area will hold */
+  stageBytes: number;
+  stageCount: number;
+}
+
+export function openSource(source: ArchiveSource): Readable {
+  return typeof source === 'string' ? createReadStream(source) : source();
+}
+
+/**
+ * Reads the archive entry by entry, in order; `onEntry` gets each entry and must consume its data
+ * (or leave it: it is drained afterwards). A throw from `onEntry` stops the read and is rethrown;
+ * archive damage becomes CorruptError.
+ */
+export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEntry) => Promise<void>): Promise<void> {
+  const input = openSource(source);
+  const parser = new Parser({ strict: true });
+  await new Promise<void>((resolve, reject) => {
+    let failed = false;
+    let chain = Promise.resolve();
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      input.destroy();
+      reject(error instanceof SysbackError ? error : new CorruptError(`the archive is damaged: ${(error as Error)?.message ?? String(error)}`));
+    };
+    parser.on('entry', (entry: ReadEntry) => {
+      chain = chain.then(async () => {
+        if (failed) return void entry.resume();
+        try {
+          await onEntry(entry);
+        } catch (error) {
+          fail(error);
+        }
+        entry.resume();
+      });
+    });
+    parser.on('error', fail);
+    parser.on('end', () => {
+      chain.then(() => {
+        if (!failed) resolve();
+      }, fail);
+    });
+    input.on('error', (error) => fail(error instanceof SysbackError ? error : new UserError(`cannot read the archive: ${error.message}`)));
+    input.pipe(parser);
+  });
+}
+
+async function sha256OfStream(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Reads and checks the whole archive; returns its entries (files hashed) in archive order. */
+export async function readCheckedEntries(source: ArchiveSource, policy: EntryPolicy): Promise<Array<CheckedEntry & { sha256?: string }>> {
+  const entries: Array<CheckedEntry & { sha256?: string }> = [];
+  const seen = new Set<string>();
+  await readArchive(source, async (header) => {
+    const entry: CheckedEntry & { sha256?: string } = checkArchiveEntry(header, policy);
+    if (seen.has(entry.path)) throw new UnsafeArchiveError(entry.name, `${entry.path} appears twice in the archive`);
+    seen.add(entry.path);
+    if (entry.type === 'file') {
+      const { sha256, size } = await sha256OfStream(header as AsyncIterable<Buffer>);
+      if (size !== entry.size) throw new CorruptError(`the archive is damaged: ${entry.name} holds ${size} of ${entry.size} bytes`);
+      entry.sha256 = sha256;
+    }
+    entries.push(entry);
+  });
+  checkArchiveTree(entries);
+  return entries;
+}
+
+async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+async function sha256OfFile(file: string): Promise<string> {
+  return (await sha256OfStream(createReadStream(file))).sha256;
+}
+
+function typeOfStat(stat: Stats): string {
+  if (stat.isFile()) return 'file';
+  if (stat.isDirectory()) return 'directory';
+  if (stat.isSymbolicLink()) return 'symlink';
+  return 'special file';
+}
+
+/**
+ * Checks that every existing ancestor of `devicePath` under `root` is a real directory (not a symlink).
+ * Returns false when an ancestor is missing or will be replaced (`replaced` holds device paths the
+ * restore turns into directories), i.e. the entry is certainly new. Used by the plan and again right
+ * before each move.
+ */
+export async function checkParents(root: string, entry: { name: string; path: string }, replaced: ReadonlySet<string> = new Set()): Promise<boolean> {
+  const segments = entry.path.split('/').filter((s) => s !== '');
+  let current = '';
+  for (const segment of segments.slice(0, -1)) {
+    current = `${current}/${segment}`;
+    if (replaced.has(current)) return false;
+    const stat = await lstatOrUndefined(underRoot(root, current));
+    if (!stat) return false;
+    if (stat.isSymbolicLink()) {
+      throw new UnsafeArchiveError(entry.name, `${current} is a symlink on this system; the restore never writes through a symlink`);
+    }
+    if (!stat.isDirectory()) {
+      throw new UserError(
+        `cannot restore ${entry.path}: ${current} is a ${typeOfStat(stat)} on this system, not a directory`,
+        `move ${current} away and run the restore again`,
+      );
+    }
+  }
+  return true;
+}
+
+/** Compares one checked entry with what is at its place under `root`. */
+async function compareWithSystem(root: string, entry: CheckedEntry & { sha256?: string }, replaced: Set<string>, byPath: Map<string, PlannedEntry>): Promise<Pick<PlannedEntry, 'status' | 'changes'>> {
+  if (!(await checkParents(root, entry, replaced))) return { status: 'added', changes: [] };
+  const host = underRoot(root, entry.path);
+  const stat = await lstatOrUndefined(host);
+  if (!stat) return { status: 'added', changes: [] };
+  const existing = typeOfStat(stat);
+  if (existing === 'directory' && entry.type !== 'directory') {
+    throw new UserError(
+      `cannot restore ${entry.path}: it is a directory on this system and a ${entry.type} in the archive`,
+      `move ${entry.path} away and run the restore again`,
+    );
+  }
+  const wanted = entry.type === 'hardlink' ? 'file' : entry.type;
+  if (existing !== wanted) {
+    if (entry.type === 'directory') replaced.add(entry.path);
+    return { status: 'changed', changes: ['type'] };
+  }
+  const changes: string[] = [];
+  if (entry.type === 'file' && (stat.size !== entry.size || (await sha256OfFile(host)) !== entry.sha256)) changes.push('content');
+  if (entry.type === 'symlink' && (await readlink(host)) !== entry.linkTarget) changes.push('target');
+  if (entry.type === 'hardlink') {
+    const target = byPath.get(entry.hardlinkTo ?? '');
+    const targetStat = await lstatOrUndefined(underRoot(root, entry.hardlinkTo ?? '/'));
+    if (!target || target.status !== 'unchanged' || !targetStat || targetStat.ino !== stat.ino || targetStat.dev !== stat.dev) {
+      changes.push('link');
+    }
+    return { status: changes.length ? 'changed' : 'unchanged', changes };
+  }
+  if (entry.type !== 'symlink' && (stat.mode & 0o7777) !== entry.mode) changes.push('mode');
+  if (stat.uid !== entry.uid || stat.gid !== entry.gid) changes.push('owner');
+  if (entry.type !== 'symlink' && Math.floor(stat.mtimeMs / 1000) !== entry.mtime) changes.push('mtime');
+  return { status: changes.length ? 'changed' : 'unchanged', changes };
+}
+
+/**
+ * The restore plan for `source` into `root`, allowing only `allowed` (device paths or globs). Reads
+ * the archive once and the system read-only.
+ */
+export async function planRestore(root: string, source: ArchiveSource, allowed: readonly string[], policy: EntryPolicy = entryPolicy(allowed)): Promise<RestorePlan> {
+  const checked = await readCheckedEntries(source, policy);
+  const replaced = new Set<string>();
+  const byPath = new Map<string, PlannedEntry>();
+  // parents before children (so `replaced` is known), hard links after the files they name
+  const order = [...checked].sort((a, b) => Number(a.type === 'hardlink') - Number(b.type === 'hardlink') || compareDevicePaths(a.path, b.path));
+  for (const entry of order) {
+    const planned: PlannedEntry = { ...entry, ...(await compareWithSystem(root, entry, replaced, byPath)), stage: false };
+    planned.stage = planned.status !== 'unchanged';
+    byPath.set(entry.path, planned);
+  }
+  // a staged hard link needs its target staged too (links are made inside the staging area)
+  // and is put in place again, so both names share one inode as in the archive
+  for (const planned of byPath.values()) {
+    const target = planned.type === 'hardlink' && planned.stage ? byPath.get(planned.hardlinkTo ?? '') : undefined;
+    if (target && !target.stage) Object.assign(target, { stage: true, status: 'changed', changes: ['link'] });
+  }
+  const entries = checked.map((e) => byPath.get(e.path)!);
+  const pick = (status: EntryStatus) => entries.filter((e) => e.status === status).map((e) => e.path).sort(compareDevicePaths);
+  const staged = entries.filter((e) => e.stage);
+  return {
+    entries,
+    added: pick('added'),
+    changed: pick('changed'),
+    unchanged: pick('unchanged'),
+    contentBytes: entries.reduce((sum, e) => sum + e.size, 0),
+    stageBytes: staged.reduce((sum, e) => sum + e.size, 0),
+    stageCount: staged.length,
+  };
+}
+
+/** The plan as lines for a person (`sysback recover --dry-run`): one line per added or changed entry. */
+export function describePlan(plan: RestorePlan): string[] {
+  const lines = plan.entries
+    .filter((e) => e.status !== 'unchanged')
+    .sort((a, b) => compareDevicePaths(a.path, b.path))
+    .map((e) => (e.status === 'added' ? `add     ${e.path}` : `change  ${e.path} (${e.changes.join(', ')})`));
+  lines.push(`${plan.added.length} to add, ${plan.changed.length} to change, ${plan.unchanged.length} unchanged`);
+  return lines;
+}

@@ -1,0 +1,294 @@
+// Owns applying a restore safely (DESIGN §4.5; the seed's RESTORE f): extract a backup tar.gz into
+// `root` with full paths, so that a hostile, damaged or too large archive changes nothing.
+// Contract, in order:
+// 1. plan (recovery/restore-plan.ts): every entry checked, contents hashed, compared with the system;
+//    an unsafe entry is an UnsafeArchiveError and a damaged archive a CorruptError, with `root`
+//    untouched. `dryRun` stops here and returns the plan.
+// 2. free space: statfs on the staging filesystem must show the staged bytes (rounded to 4 KiB per
+//    file) + 4 KiB per entry + 1 MiB reserve, and enough free inodes; else NoSpaceError before any write.
+// 3. stage: the archive is read again and every entry re-checked (the second check) and compared with
+//    the plan (a source that changed between reads is a CorruptError); added and changed entries are
+//    written under DEVICE.staging, on the same filesystem as the root, with owner, mode and mtime, and
+//    each file fsynced. Any failure removes the staging area; ENOSPC/EDQUOT become NoSpaceError. Until
+//    here nothing outside the staging area has changed.
+// 4. move: parents re-checked (no symlink, the second check at move time), each file or symlink
+//    renamed over its target (an atomic replace per file), directories created or kept, then the
+//    archive's directories get their owner, mode and mtime, deepest first. Files that the archive does
+//    not hold are never deleted, and an existing directory is never replaced by a file.
+// 5. the staging area is removed. A restore interrupted at any point can simply be run again: a stale
+//    staging area is removed first, and entries already in place show as unchanged.
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, chown, copyFile, lchown, link, lstat, lutimes, mkdir, open, rename, rm, rmdir, statfs, symlink, unlink, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { compareDevicePaths } from '../backup/files-list.ts';
+import { DEVICE, underRoot } from '../core/device-paths.ts';
+import { CorruptError, NoSpaceError } from '../core/errors.ts';
+import type { Log } from '../core/log.ts';
+import { checkArchiveEntry, entryPolicy } from './entry-policy.ts';
+import { type ArchiveSource, checkParents, type PlannedEntry, planRestore, readArchive, type RestorePlan } from './restore-plan.ts';
+
+export interface RestoreProgress {
+  phase: 'stage' | 'move';
+  /** device path of the entry just handled */
+  path: string;
+  /** entries handled so far in this phase, and how many the phase has */
+  done: number;
+  total: number;
+}
+
+export interface RestoreOptions {
+  /** the device root: `/` on the device, a directory for `sysback recover --root DIR` */
+  root: string;
+  source: ArchiveSource;
+  /** device paths or globs the archive may hold: the backup's files.txt patterns (manifest) */
+  allowed: readonly string[];
+  /** plan only: return what would change, write nothing */
+  dryRun?: boolean;
+  /** set owners from the archive; default: when running as root (as GNU tar does) */
+  preserveOwner?: boolean;
+  /** device path of the staging area, default DEVICE.staging */
+  staging?: string;
+  log?: Log;
+  onProgress?: (progress: RestoreProgress) => void;
+}
+
+export interface RestoreResult {
+  plan: RestorePlan;
+  dryRun: boolean;
+  /** entries written into place (added + changed); 0 for a dry run */
+  applied: number;
+  /** free space check: bytes needed and available (both 0 for a dry run that skipped it) */
+  space: { neededBytes: number; freeBytes: number };
+}
+
+const RESERVE = 1024 * 1024;
+const BLOCK = 4096;
+
+function isNoSpace(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Bytes and inodes the staging area needs for `plan`. */
+export function spaceNeeded(plan: RestorePlan): { bytes: number; inodes: number } {
+  const staged = plan.entries.filter((e) => e.stage);
+  const bytes = staged.reduce((sum, e) => sum + Math.ceil(e.size / BLOCK) * BLOCK + BLOCK, 0) + RESERVE;
+  return { bytes, inodes: staged.length + 16 };
+}
+
+async function nearestExisting(host: string): Promise<string> {
+  for (let dir = host; ; dir = path.dirname(dir)) {
+    try {
+      await lstat(dir);
+      return dir;
+    } catch {
+      if (dir === path.dirname(dir)) return dir;
+    }
+  }
+}
+
+/** Throws NoSpaceError unless the filesystem holding `host` has room for `plan`'s staging. */
+export async function checkFreeSpace(host: string, plan: RestorePlan): Promise<{ neededBytes: number; freeBytes: number }> {
+  const need = spaceNeeded(plan);
+  const fs = await statfs(await nearestExisting(host));
+  const freeBytes = fs.bavail * fs.bsize;
+  if (freeBytes < need.bytes) {
+    throw new NoSpaceError(
+      `not enough free space to restore: ${mib(need.bytes)} needed (${mib(plan.stageBytes)} of files plus margin), ${mib(freeBytes)} free`,
+    );
+  }
+  if (fs.files > 0 && fs.ffree < need.inodes) {
+    throw new NoSpaceError(`not enough free inodes to restore: ${need.inodes} needed, ${fs.ffree} free`);
+  }
+  return { neededBytes: need.bytes, freeBytes };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Restores the archive into `root` (see the module comment for the guarantees). */
+export async function restoreArchive(options: RestoreOptions): Promise<RestoreResult> {
+  const { root, source, log } = options;
+  const stagingDevice = options.staging ?? DEVICE.staging;
+  const policy = entryPolicy(options.allowed, stagingDevice);
+  const plan = await planRestore(root, source, options.allowed, policy);
+  log?.info(`restore plan: ${plan.added.length} to add, ${plan.changed.length} to change, ${plan.unchanged.length} unchanged`);
+  if (options.dryRun) return { plan, dryRun: true, applied: 0, space: { neededBytes: 0, freeBytes: 0 } };
+
+  const staging = underRoot(root, stagingDevice);
+  await rm(staging, { recursive: true, force: true }); // a previous, interrupted restore's leftovers
+  const space = await checkFreeSpace(staging, plan);
+  if (plan.stageCount === 0) return { plan, dryRun: false, applied: 0, space };
+
+  const created = await mkdirTracked(staging);
+  try {
+    await stage(options, plan, staging, policy);
+  } catch (error) {
+    await removeStaging(staging, created);
+    throw isNoSpace(error) ? new NoSpaceError(`the disk filled up while the backup was being unpacked; nothing was restored`) : error;
+  }
+  const applied = await moveIntoPlace(options, plan, staging);
+  await applyDirectoryMetadata(root, plan, options);
+  await removeStaging(staging, created);
+  log?.info(`restored ${applied} entries into ${root}`);
+  return { plan, dryRun: false, applied, space };
+}
+
+/** mkdir -p that returns the directories it created (outermost first), so a failure can remove them. */
+async function mkdirTracked(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      await lstat(d);
+      break;
+    } catch {
+      missing.unshift(d);
+      if (d === path.dirname(d)) break;
+    }
+  }
+  // parents as plain system directories; only the staging area itself is private
+  for (const d of missing) await mkdir(d, { mode: d === dir ? 0o700 : 0o755 });
+  return missing;
+}
+
+async function removeStaging(staging: string, created: readonly string[]): Promise<void> {
+  await rm(staging, { recursive: true, force: true });
+  for (const dir of [...created].reverse()) {
+    if (dir === staging) continue;
+    await rmdir(dir).catch(() => {});
+  }
+}
+
+function stagedPath(staging: string, devicePath: string): string {
+  return path.join(staging, devicePath);
+}
+
+async function setOwner(file: string, entry: PlannedEntry, options: RestoreOptions, isLink: boolean): Promise<void> {
+  if (!(options.preserveOwner ?? process.getuid?.() === 0)) return;
+  await (isLink ? lchown : chown)(file, entry.uid, entry.gid);
+}
+
+/** Phase 3: writes the entries to stage under `staging`, re-checking each against the plan. */
+async function stage(options: RestoreOptions, plan: RestorePlan, staging: string, policy: ReturnType<typeof entryPolicy>): Promise<void> {
+  let index = 0;
+  let done = 0;
+  await readArchive(options.source, async (header) => {
+    const entry = checkArchiveEntry(header, policy);
+    const planned = plan.entries[index++];
+    if (!planned || planned.path !== entry.path || planned.type !== entry.type || planned.size !== entry.size) {
+      throw new CorruptError(`the archive changed while it was being restored (at ${entry.name}); nothing was changed`);
+    }
+    if (!planned.stage) return;
+    const target = stagedPath(staging, planned.path);
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+    if (planned.type === 'directory') {
+      await mkdir(target, { recursive: true, mode: 0o700 });
+    } else if (planned.type === 'symlink') {
+      await symlink(planned.linkTarget!, target);
+      await setOwner(target, planned, options, true);
+      await lutimes(target, planned.mtime, planned.mtime);
+    } else if (planned.type === 'hardlink') {
+      await link(stagedPath(staging, planned.hardlinkTo!), target);
+    } else {
+      await writeStagedFile(target, planned, header as AsyncIterable<Buffer>, options);
+    }
+    options.onProgress?.({ phase: 'stage', path: planned.path, done: ++done, total: plan.stageCount });
+  });
+  if (index !== plan.entries.length) throw new CorruptError('the archive changed while it was being restored; nothing was changed');
+}
+
+async function writeStagedFile(target: string, planned: PlannedEntry, data: AsyncIterable<Buffer>, options: RestoreOptions): Promise<void> {
+  const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    const hash = createHash('sha256');
+    for await (const chunk of data) {
+      hash.update(chunk);
+      await handle.write(chunk);
+    }
+    if (hash.digest('hex') !== planned.sha256) {
+      throw new CorruptError(`the archive changed while it was being restored (${planned.name}); nothing was changed`);
+    }
+    if (options.preserveOwner ?? process.getuid?.() === 0) await handle.chown(planned.uid, planned.gid);
+    await handle.chmod(planned.mode); // after chown, which clears setuid/setgid
+    await handle.utimes(planned.mtime, planned.mtime);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Phase 4: renames staged entries over their targets; returns how many were put in place. */
+async function moveIntoPlace(options: RestoreOptions, plan: RestorePlan, staging: string): Promise<number> {
+  const { root } = options;
+  const toMove = plan.entries.filter((e) => e.status !== 'unchanged').sort((a, b) => compareDevicePaths(a.path, b.path));
+  let done = 0;
+  for (const entry of toMove) {
+    // the second check: the system may have changed since the plan (a symlink planted in a parent)
+    if (!(await checkParents(root, entry))) await mkdirParents(root, entry.path);
+    const target = underRoot(root, entry.path);
+    if (entry.type === 'directory') {
+      const existing = await lstat(target).catch(() => undefined);
+      if (existing && !existing.isDirectory()) await unlink(target);
+      if (!existing || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
+    } else {
+      await renameInto(stagedPath(staging, entry.path), target, entry, options);
+    }
+    options.onProgress?.({ phase: 'move', path: entry.path, done: ++done, total: toMove.length });
+  }
+  return done;
+}
+
+/** Creates missing parents of `devicePath` (not in the archive) as plain 0755 directories. */
+async function mkdirParents(root: string, devicePath: string): Promise<void> {
+  let current = '';
+  for (const segment of devicePath.split('/').filter((s) => s !== '').slice(0, -1)) {
+    current = `${current}/${segment}`;
+    const host = underRoot(root, current);
+    const stat = await lstat(host).catch(() => undefined);
+    if (!stat) await mkdir(host, { mode: 0o755 });
+  }
+}
+
+/** Puts one staged file or symlink in place atomically (same filesystem: one rename). */
+async function renameInto(staged: string, target: string, entry: PlannedEntry, options: RestoreOptions): Promise<void> {
+  try {
+    await rename(staged, target);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+  }
+  // the staging area is on another filesystem (a separate /var): copy next to the target, then rename
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.sysback-${randomBytes(4).toString('hex')}`);
+  try {
+    if (entry.type === 'symlink') {
+      await symlink(entry.linkTarget!, temp);
+      await setOwner(temp, entry, options, true);
+      await lutimes(temp, entry.mtime, entry.mtime);
+    } else {
+      await copyFile(staged, temp, constants.COPYFILE_EXCL);
+      await setOwner(temp, entry, options, false);
+      await chmod(temp, entry.mode);
+      await utimes(temp, entry.mtime, entry.mtime);
+    }
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Owner, mode and mtime of the archive's directories, deepest first (moves touch parents' mtimes). */
+async function applyDirectoryMetadata(root: string, plan: RestorePlan, options: RestoreOptions): Promise<void> {
+  const dirs = plan.entries.filter((e) => e.type === 'directory').sort((a, b) => compareDevicePaths(b.path, a.path));
+  for (const dir of dirs) {
+    const host = underRoot(root, dir.path);
+    const stat = await lstat(host).catch(() => undefined);
+    if (!stat?.isDirectory()) continue;
+    await setOwner(host, dir, options, false);
+    await chmod(host, dir.mode);
+    await utimes(host, dir.mtime, dir.mtime);
+  }
+}

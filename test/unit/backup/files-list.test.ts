@@ -1,0 +1,123 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { backupPatterns, listBackupEntries, parseFilesList, withCronSpool } from '../../../backup/files-list.ts';
+import { ConfigError } from '../../../core/errors.ts';
+import { tempDir } from '../recovery/fixtures.ts';
+
+test('parseFilesList skips comments and blank lines and normalizes paths', (t) => {
+  const patterns = parseFilesList('# what to save\n\n/etc/hostname\n  /etc/ssh/  \n/etc//*.conf\n   # indented comment\n');
+  t.deepEqual(patterns, [
+    { line: 3, pattern: '/etc/hostname', glob: false },
+    { line: 4, pattern: '/etc/ssh', glob: false },
+    { line: 5, pattern: '/etc/*.conf', glob: true },
+  ]);
+});
+
+test('parseFilesList reports every bad line with its number', (t) => {
+  const error = t.throws(() => parseFilesList('/etc/ok\netc/relative\n/etc/../shadow\n'), { instanceOf: ConfigError });
+  t.deepEqual(error.problems.map((p) => p.path), ['line 2', 'line 3']);
+  t.regex(error.message, /not an absolute path/);
+  t.regex(error.message, /contains "\.\."/);
+});
+
+test('/var/spool/cron is added when the list forgets it, and only then', (t) => {
+  const forgot = withCronSpool(parseFilesList('/etc/hostname\n'));
+  t.true(forgot.added);
+  t.deepEqual(forgot.patterns.at(-1), { line: 0, pattern: '/var/spool/cron', glob: false });
+  for (const covering of ['/var/spool/cron', '/var/spool/cron/', '/var', '/var/**', '/var/spool/cr*']) {
+    t.false(withCronSpool(parseFilesList(`${covering}\n`)).added, covering);
+  }
+  t.deepEqual(backupPatterns('/etc/hostname\n'), ['/etc/hostname', '/var/spool/cron']);
+});
+
+async function fixtureRoot(t: Parameters<typeof tempDir>[0]): Promise<string> {
+  const root = await tempDir(t);
+  await mkdir(`${root}/etc/ssh`, { recursive: true });
+  await mkdir(`${root}/etc/wireguard/peers`, { recursive: true });
+  await mkdir(`${root}/var/spool/cron/crontabs`, { recursive: true });
+  await mkdir(`${root}/var/lib/sysback/staging/etc`, { recursive: true });
+  await mkdir(`${root}/root/.ssh`, { recursive: true });
+  await writeFile(`${root}/etc/hostname`, 'r1\n');
+  await writeFile(`${root}/etc/resolv.conf`, 'x');
+  await writeFile(`${root}/etc/ssh/sshd_config`, 'x');
+  await writeFile(`${root}/etc/ssh/ssh_host_ed25519_key`, 'x');
+  await writeFile(`${root}/etc/wireguard/wg0.conf`, 'x');
+  await writeFile(`${root}/etc/wireguard/peers/a.conf`, 'x');
+  await writeFile(`${root}/root/.ssh/authorized_keys`, 'x');
+  await writeFile(`${root}/var/spool/cron/crontabs/root`, 'x');
+  await writeFile(`${root}/var/lib/sysback/staging/etc/leftover`, 'x');
+  await writeFile(`${root}/var/lib/sysback/state.json`, '{}');
+  return root;
+}
+
+test('listBackupEntries expands globs and directories, sorted, parents first', async (t) => {
+  const root = await fixtureRoot(t);
+  const list = await listBackupEntries(root, '/etc/hostname\n/etc/ssh/ssh_host_*\n/etc/wireguard\n/root/*\n');
+  t.deepEqual(list.entries, [
+    '/etc/hostname',
+    '/etc/ssh/ssh_host_ed25519_key',
+    '/etc/wireguard',
+    '/etc/wireguard/peers',
+    '/etc/wireguard/peers/a.conf',
+    '/etc/wireguard/wg0.conf',
+    '/root/.ssh',
+    '/root/.ssh/authorized_keys',
+    '/var/spool/cron',
+    '/var/spool/cron/crontabs',
+    '/var/spool/cron/crontabs/root',
+  ]);
+  t.deepEqual(list.explicit, ['/etc/hostname', '/etc/wireguard', '/var/spool/cron']);
+  t.true(list.warnings.some((w) => /\/var\/spool\/cron was not in files\.txt/.test(w)));
+});
+
+test('listBackupEntries with ** finds files at any depth', async (t) => {
+  const root = await fixtureRoot(t);
+  const list = await listBackupEntries(root, '/etc/**/*.conf\n/var/spool/cron\n');
+  t.deepEqual(list.entries.filter((p) => p.startsWith('/etc')), ['/etc/resolv.conf', '/etc/wireguard/peers/a.conf', '/etc/wireguard/wg0.conf']);
+  t.deepEqual(list.warnings, []);
+});
+
+test('listBackupEntries reports lines that match nothing', async (t) => {
+  const root = await fixtureRoot(t);
+  const list = await listBackupEntries(root, '/etc/hostname\n/etc/nope\n/opt/*.conf\n/var/spool/cron\n');
+  t.deepEqual(list.warnings, [
+    '/etc/nope (line 2) matches nothing under the root; nothing saved for it',
+    '/opt/*.conf (line 3) matches nothing under the root; nothing saved for it',
+  ]);
+});
+
+test('listBackupEntries never lists the restore staging area', async (t) => {
+  const root = await fixtureRoot(t);
+  const list = await listBackupEntries(root, '/var/lib/sysback\n');
+  t.deepEqual(list.entries.filter((p) => p.startsWith('/var/lib')), ['/var/lib/sysback', '/var/lib/sysback/state.json']);
+});
+
+test('symlinks are listed as symlinks and never followed, not even out of the root', async (t) => {
+  const root = await fixtureRoot(t);
+  const outside = await tempDir(t);
+  await writeFile(`${outside}/secret`, 'host file');
+  await symlink(outside, `${root}/etc/escape`);
+  await symlink('/usr/share/zoneinfo/UTC', `${root}/etc/localtime`);
+  const list = await listBackupEntries(root, '/etc/escape\n/etc/escape/*\n/etc/localtime\n/var/spool/cron\n');
+  t.true(list.entries.includes('/etc/escape'));
+  t.false(list.entries.some((p) => p.startsWith('/etc/escape/')));
+  t.true(list.entries.includes('/etc/localtime'));
+  t.true(list.warnings.some((w) => /goes through the symlink \/etc\/escape/.test(w)));
+});
+
+test('a listed path through a symlinked directory is skipped with a warning', async (t) => {
+  const root = await fixtureRoot(t);
+  await symlink('etc', `${root}/etc2`);
+  const list = await listBackupEntries(root, '/etc2/hostname\n/var/spool/cron\n');
+  t.false(list.entries.includes('/etc2/hostname'));
+  t.true(list.warnings.some((w) => /goes through the symlink \/etc2/.test(w)));
+});
+
+test('FIFOs inside a listed directory are skipped with a warning', async (t) => {
+  const root = await fixtureRoot(t);
+  execFileSync('mkfifo', [`${root}/etc/ssh/control.fifo`]);
+  const list = await listBackupEntries(root, '/etc/ssh\n/var/spool/cron\n');
+  t.false(list.entries.includes('/etc/ssh/control.fifo'));
+  t.true(list.warnings.some((w) => /control\.fifo is a socket, FIFO or device node/.test(w)));
+});
