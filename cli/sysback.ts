@@ -7,6 +7,7 @@ import { EXIT, reportFatal } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import { registerGridCommands } from '../grid/grid-commands.ts';
 import { registerBuildCommands } from '../builder/build-commands.ts';
+import { registerFirstbootCommands } from '../firstboot/firstboot-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('sysback')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerGridCommands(program);
   registerBuildCommands(program);
+  registerFirstbootCommands(program);
   // Every subcommand gets --version too, and throws instead of exiting, so the one handler decides.
   const visit = (command: Command) => {
     for (const sub of command.commands) {
