@@ -195,7 +195,8 @@ async function stage(options: RestoreOptions, plan: RestorePlan, staging: string
     } else {
       await writeStagedFile(target, planned, header as AsyncIterable<Buffer>, options);
     }
-    options.onProgress?.({ phase: 'stage', path: planned.path, done: ++done, total: plan.stageCount });
+    done++;
+    options.onProgress?.({ phase: 'stage', path: planned.path, done, total: plan.stageCount });
   });
   if (index !== plan.entries.length) throw new CorruptError('the archive changed while it was being restored; nothing was changed');
 }
@@ -236,7 +237,8 @@ async function moveIntoPlace(options: RestoreOptions, plan: RestorePlan, staging
     } else {
       await renameInto(stagedPath(staging, entry.path), target, entry, options);
     }
-    options.onProgress?.({ phase: 'move', path: entry.path, done: ++done, total: toMove.length });
+    done++;
+    options.onProgress?.({ phase: 'move', path: entry.path, done, total: toMove.length });
   }
   return done;
 }
