@@ -202,16 +202,16 @@ export async function startGrid(
   const tahoe = options.tahoe ?? programFor(await locateTahoe(ctx, local.tahoe), dir);
   const started = Date.now();
   const order: NodeRole[] = ['introducer', 'storage', 'client'];
-  for (const role of order) {
-    for (const node of local.nodes.filter((n) => n.role === role)) {
-      const nodeDir = files.node(node.name);
-      if (runningPid(nodeDir)) continue;
-      if (!existsSync(path.join(nodeDir, 'tahoe.cfg'))) {
-        throw new UserError(`node ${node.name} is missing from ${files.nodes}`, 'the grid directory is damaged; create a new grid');
-      }
-      for (const port of [node.tubPort, node.webPort]) if (port) await assertPortFree(port, `node ${node.name}`);
-      await startNode(ctx.runner, tahoe, nodeDir);
+  // Preflight before starting anything: a missing node or a taken port fails the whole start cleanly.
+  const toStart = local.nodes.filter((node) => !runningPid(files.node(node.name)));
+  for (const node of toStart) {
+    if (!existsSync(path.join(files.node(node.name), 'tahoe.cfg'))) {
+      throw new UserError(`node ${node.name} is missing from ${files.nodes}`, 'the grid directory is damaged; create a new grid');
     }
+    for (const port of [node.tubPort, node.webPort]) if (port) await assertPortFree(port, `node ${node.name}`);
+  }
+  for (const role of order) {
+    for (const node of toStart.filter((n) => n.role === role)) await startNode(ctx.runner, tahoe, files.node(node.name));
   }
   const storageTotal = local.nodes.filter((n) => n.role === 'storage').length;
   const api = new TahoeWebApi(gateway(local)!.webPort!);
