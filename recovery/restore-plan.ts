@@ -63,12 +63,15 @@ export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEn
   await new Promise<void>((resolve, reject) => {
     let failed = false;
     let chain = Promise.resolve();
+    // errors from `onEntry` (checks, writes) pass through as they are; the parser's mean damage
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
       input.destroy();
-      reject(error instanceof SysbackError ? error : new CorruptError(`the archive is damaged: ${(error as Error)?.message ?? String(error)}`));
+      reject(error);
     };
+    const damaged = (error: unknown) =>
+      fail(error instanceof SysbackError ? error : new CorruptError(`the archive is damaged: ${(error as Error)?.message ?? String(error)}`));
     parser.on('entry', (entry: ReadEntry) => {
       chain = chain.then(async () => {
         if (failed) return void entry.resume();
@@ -80,7 +83,7 @@ export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEn
         entry.resume();
       });
     });
-    parser.on('error', fail);
+    parser.on('error', damaged);
     parser.on('end', () => {
       chain.then(() => {
         if (!failed) resolve();

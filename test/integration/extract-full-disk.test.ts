@@ -1,0 +1,87 @@
+// Full disk during a restore, on a real 2 MiB tmpfs this test mounts and unmounts itself:
+// - not enough space for the archive: NoSpaceError from the free-space check, before any write;
+// - the disk fills up while staging (another writer takes the space after the check): NoSpaceError,
+//   nothing half-applied, the staging area gone, and the same restore succeeds once space is back.
+import test, { type ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeSync, openSync, closeSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { NoSpaceError } from '../../core/errors.ts';
+import { restoreArchive } from '../../recovery/safe-extract.ts';
+import { rawTarGz, snapshotTree, tempDir } from '../unit/recovery/fixtures.ts';
+
+const run = promisify(execFile);
+const ALLOWED = ['/etc', '/var/spool/cron'];
+
+/** A fresh 2 MiB tmpfs holding a small device root; unmounted when the test ends. Undefined: skipped. */
+async function smallDisk(t: ExecutionContext): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) {
+    t.log('not root: cannot mount a tmpfs; skipping');
+    return undefined;
+  }
+  const mountpoint = await tempDir(t, 'sysback-tmpfs-');
+  try {
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', mountpoint]);
+  } catch (error) {
+    t.log(`cannot mount a tmpfs (${(error as Error).message}); skipping`);
+    return undefined;
+  }
+  t.teardown(async () => {
+    await run('umount', [mountpoint]);
+  });
+  await mkdir(`${mountpoint}/etc`);
+  await writeFile(`${mountpoint}/etc/hostname`, 'old\n');
+  return mountpoint;
+}
+
+async function archiveFile(t: ExecutionContext, sizes: number[]): Promise<string> {
+  const dir = await tempDir(t);
+  const file = `${dir}/SysBackup.tar.gz`;
+  await writeFile(file, rawTarGz([{ path: 'etc/hostname', body: 'new\n' }, ...sizes.map((size, i) => ({ path: `etc/blob-${i}`, body: randomBytes(size) }))]));
+  return file;
+}
+
+test('no space for the archive: NoSpaceError before anything is written', async (t) => {
+  const root = await smallDisk(t);
+  if (!root) return void t.pass();
+  const archive = await archiveFile(t, [3 * 1024 * 1024]);
+  const before = await snapshotTree(root);
+  const error = await t.throwsAsync(restoreArchive({ root, source: archive, allowed: ALLOWED }), { instanceOf: NoSpaceError });
+  t.regex(error.message, /not enough free space to restore: .* needed .* free/);
+  t.deepEqual(await snapshotTree(root), before, 'nothing written, not even the staging area');
+});
+
+test('disk fills up during staging: NoSpaceError, nothing half-applied, and a re-run succeeds', async (t) => {
+  const root = await smallDisk(t);
+  if (!root) return void t.pass();
+  const archive = await archiveFile(t, [256 * 1024, 256 * 1024]);
+  const before = await snapshotTree(root);
+  let filled = false;
+  const fillTheDisk = () => {
+    if (filled) return;
+    filled = true;
+    const fd = openSync(`${root}/filler`, 'w');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(64 * 1024, 1));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const error = await t.throwsAsync(
+    restoreArchive({ root, source: archive, allowed: ALLOWED, onProgress: (p) => p.phase === 'stage' && fillTheDisk() }),
+    { instanceOf: NoSpaceError },
+  );
+  t.true(filled, 'the filler ran after the free-space check passed');
+  t.regex(error.message, /disk filled up while the backup was being unpacked/);
+  t.deepEqual(await snapshotTree(root, { skip: ['filler'] }), before, 'nothing half-applied');
+  t.false(existsSync(`${root}/var`), 'staging area (and the parents made for it) removed');
+
+  await rm(`${root}/filler`);
+  const result = await restoreArchive({ root, source: archive, allowed: ALLOWED });
+  t.is(result.applied, 3);
+  t.deepEqual(result.plan.changed, ['/etc/hostname']);
+});
