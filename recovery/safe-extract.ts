@@ -130,9 +130,13 @@ export async function restoreArchive(options: RestoreOptions): Promise<RestoreRe
     await removeStaging(staging, created);
     throw isNoSpace(error) ? new NoSpaceError(`the disk filled up while the backup was being unpacked; nothing was restored`) : error;
   }
-  const applied = await moveIntoPlace(options, plan, staging);
-  await applyDirectoryMetadata(root, plan, options);
-  await removeStaging(staging, created);
+  let applied: number;
+  try {
+    applied = await moveIntoPlace(options, plan, staging);
+    await applyDirectoryMetadata(root, plan, options);
+  } finally {
+    await removeStaging(staging, created);
+  }
   log?.info(`restored ${applied} entries into ${root}`);
   return { plan, dryRun: false, applied, space };
 }
@@ -225,10 +229,13 @@ async function writeStagedFile(target: string, planned: PlannedEntry, data: Asyn
 async function moveIntoPlace(options: RestoreOptions, plan: RestorePlan, staging: string): Promise<number> {
   const { root } = options;
   const toMove = plan.entries.filter((e) => e.status !== 'unchanged').sort((a, b) => compareDevicePaths(a.path, b.path));
+  // the second check, for every entry before the first rename: the system may have changed since
+  // the plan (a symlink planted in a parent while staging ran); then again right before each rename
+  const replaced = new Set(plan.entries.filter((e) => e.type === 'directory' && e.changes.includes('type')).map((e) => e.path));
+  for (const entry of toMove) await checkParents(root, entry, replaced);
   let done = 0;
   for (const entry of toMove) {
-    // the second check: the system may have changed since the plan (a symlink planted in a parent)
-    if (!(await checkParents(root, entry))) await mkdirParents(root, entry.path);
+    if (!(await checkParents(root, entry, replaced))) await mkdirParents(root, entry.path);
     const target = underRoot(root, entry.path);
     if (entry.type === 'directory') {
       const existing = await lstat(target).catch(() => undefined);

@@ -255,3 +255,47 @@ test('setuid bits survive the owner change', async (t) => {
   t.is(stat.mode & 0o7777, 0o4755);
   t.is(stat.uid, 1000);
 });
+
+test('symlink-planted-during-restore: the move-time check refuses a parent turned into a symlink after the plan', async (t) => {
+  const { root, outside } = await victim(t);
+  await mkdir(`${root}/etc/ssh`);
+  const file = await writeFixture(t, [
+    { path: 'etc/hostname', body: 'new\n' },
+    { path: 'etc/ssh/sshd_config', body: 'PermitRootLogin yes\n' },
+  ]);
+  const before = await snapshotTree(root, { skip: ['etc/ssh'] });
+  let planted = false;
+  const plant = async () => {
+    if (planted) return;
+    planted = true;
+    await rm(`${root}/etc/ssh`, { recursive: true });
+    await symlink(outside, `${root}/etc/ssh`);
+  };
+  const pending: Promise<void>[] = [];
+  const error = await t.throwsAsync(
+    restoreArchive({ root, source: file, allowed: ALLOWED, onProgress: (p) => void (p.phase === 'stage' && pending.push(plant())) }),
+    { instanceOf: UnsafeArchiveError },
+  );
+  await Promise.all(pending);
+  t.is(error.entry, 'etc/ssh/sshd_config');
+  // /etc's own mtime moved when the test planted the symlink; everything else is as before
+  t.deepEqual(withoutMtime(await snapshotTree(root, { skip: ['etc/ssh'] }), ['etc']), withoutMtime(before, ['etc']), 'nothing moved into place');
+  t.deepEqual(Object.keys(await snapshotTree(outside)), ['shadow']);
+  t.is(await readFile(`${outside}/shadow`, 'utf8'), 'host secret\n');
+  t.false(existsSync(`${root}/var/lib/sysback/staging`));
+});
+
+test('a symlink on the system replaced by a directory from the archive: children land in the new directory', async (t) => {
+  const { root, outside } = await victim(t);
+  await symlink(outside, `${root}/etc/ssh`);
+  const file = await writeFixture(t, [
+    { path: 'etc/ssh/', type: 'Directory', mode: 0o755 },
+    { path: 'etc/ssh/sshd_config', body: 'x\n' },
+  ]);
+  const result = await restoreArchive({ root, source: file, allowed: ALLOWED });
+  t.deepEqual(result.plan.changed, ['/etc/ssh']);
+  t.deepEqual(result.plan.added, ['/etc/ssh/sshd_config']);
+  t.true((await lstat(`${root}/etc/ssh`)).isDirectory());
+  t.is(await readFile(`${root}/etc/ssh/sshd_config`, 'utf8'), 'x\n');
+  t.deepEqual(Object.keys(await snapshotTree(outside)), ['shadow']);
+});
