@@ -57,17 +57,18 @@ export const answersSchema = z
     if (a.password !== undefined && a.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'give either password or passwordFile, not both' });
     } else if (a.password === undefined && a.passwordFile === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['password'], message: `required for mode "${a.mode}" (or give passwordFile)` });
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'required (or give passwordFile)' });
     }
     if (a.mode === 'new') {
       if (a.alias === undefined) ctx.addIssue({ code: 'custom', path: ['alias'], message: 'required for mode "new"' });
       if (a.recoveryCard !== undefined) ctx.addIssue({ code: 'custom', path: ['recoveryCard'], message: 'only for mode "recover"' });
       if (a.generation !== undefined) ctx.addIssue({ code: 'custom', path: ['generation'], message: 'only for mode "recover"' });
       if (a.confirmRecover !== undefined) ctx.addIssue({ code: 'custom', path: ['confirmRecover'], message: 'only for mode "recover"' });
-    } else if (a.alias === undefined && a.recoveryCard === undefined) {
+    } else if (a.mode === 'recover' && a.alias === undefined && a.recoveryCard === undefined) {
       ctx.addIssue({ code: 'custom', path: ['alias'], message: 'required for mode "recover" (or give recoveryCard)' });
     }
-  });
+    // run even when single fields are wrong, so every problem is reported at once
+  }, { when: (payload) => typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value) });
 
 export type Answers = z.infer<typeof answersSchema>;
 

@@ -62,15 +62,17 @@ export const deviceConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    const { webPorts, sftpPorts } = config.tahoe;
-    const ports: [string, number][] = [
-      ['tahoe.webPorts.private', webPorts.private],
-      ['tahoe.webPorts.public', webPorts.public],
-      ['tahoe.sftpPorts.private', sftpPorts.private],
-      ['tahoe.sftpPorts.public', sftpPorts.public],
+    // runs even when other fields are wrong (every problem at once), so it checks what it reads
+    const tahoe = (config as { tahoe?: { webPorts?: Record<string, unknown>; sftpPorts?: Record<string, unknown> } }).tahoe;
+    const ports: [string, unknown][] = [
+      ['tahoe.webPorts.private', tahoe?.webPorts?.private],
+      ['tahoe.webPorts.public', tahoe?.webPorts?.public],
+      ['tahoe.sftpPorts.private', tahoe?.sftpPorts?.private],
+      ['tahoe.sftpPorts.public', tahoe?.sftpPorts?.public],
     ];
     const seen = new Map<number, string>();
     for (const [where, value] of ports) {
+      if (typeof value !== 'number') continue;
       const first = seen.get(value);
       if (first) {
         ctx.addIssue({ code: 'custom', path: where.split('.'), message: `port ${value} is already used by ${first}` });
@@ -78,7 +80,7 @@ export const deviceConfigSchema = z
         seen.set(value, where);
       }
     }
-  });
+  }, { when: (payload) => typeof payload.value === 'object' && payload.value !== null });
 
 export type DeviceConfig = z.infer<typeof deviceConfigSchema>;
 /** what a file may hold: the fields with defaults may be left out */

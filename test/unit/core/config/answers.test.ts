@@ -33,8 +33,17 @@ test('every problem is reported with its path', (t) => {
   ]);
 });
 
+test('cross-field problems are reported together with field problems', (t) => {
+  t.deepEqual(problems({ mode: 'new', transport: 'ftp' }).sort(), [
+    'alias: required for mode "new"',
+    'password: required (or give passwordFile)',
+    'transport: must be "mount" or "webapi"',
+  ]);
+  t.deepEqual(problems({ mode: 'nope' }).sort(), ['mode: must be "new" or "recover"', 'password: required (or give passwordFile)']);
+});
+
 test('exactly one of password and passwordFile', (t) => {
-  t.deepEqual(problems({ mode: 'new', alias: 'a' }), ['password: required for mode "new" (or give passwordFile)']);
+  t.deepEqual(problems({ mode: 'new', alias: 'a' }), ['password: required (or give passwordFile)']);
   t.deepEqual(problems({ mode: 'new', alias: 'a', password: 'p', passwordFile: 'f' }), ['passwordFile: give either password or passwordFile, not both']);
 });
 

@@ -93,6 +93,8 @@ test('every problem is reported with its path, down into the grid', (t) => {
 test('the four node ports must differ', (t) => {
   const config = { ...deviceConfigFromGrid(grid), tahoe: { ...deviceConfigFromGrid(grid).tahoe, sftpPorts: { private: 3456, public: 8023 } } };
   t.deepEqual(problems(config), ['tahoe.sftpPorts.private: port 3456 is already used by tahoe.webPorts.private']);
+  // reported even when another field is wrong too
+  t.deepEqual(problems({ ...config, transport: 'ftp' }).length, 2);
 });
 
 test('unknown fields are refused (a typo is not silently ignored)', (t) => {
