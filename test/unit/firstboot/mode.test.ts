@@ -48,7 +48,7 @@ for (const [name, facts, action, mode] of rows) {
     const decision = decideMode(facts);
     t.is(decision.action, action);
     if (decision.action === 'run') {
-      t.is(decision.mode as string, mode);
+      t.is(decision.mode as string | undefined, mode);
       t.is(decision.source, facts.answers ? 'answers' : 'cmdline');
       t.is(decision.replaces, facts.configured);
     }
