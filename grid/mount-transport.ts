@@ -1,0 +1,250 @@
+// The `mount` transport (DESIGN §4.2, the seed's way): the area is mounted from the node's Tahoe SFTP
+// frontend with sshfs, the file is copied in with rsync, the area is unmounted, and the result is
+// checked through the web API. It keeps the Transport contract of grid/transport.ts.
+//
+// What Tahoe 1.20's SFTP server (allmydata/frontends/sftpd.py) supports, and the choices that follow:
+// - The SFTP root is the account's root cap (the area's directory). `/uri/CAP` paths exist in the
+//   protocol but sshfs cannot stat `/uri` ("Operation not permitted"), so this transport reaches only
+//   the directory its account is rooted at: `dirCap` must be that `rootCap`.
+// - Every file written is an immutable file, uploaded when its handle is closed; a file opened with
+//   O_CREAT is linked at once as an empty placeholder. Changing a size (ftruncate, `rsync --inplace` on
+//   an existing file) is FX_OP_UNSUPPORTED, and clearing the owner-write bit sets `no-write`. So rsync
+//   runs in its default mode (write `.NAME.XXXXXX`, then rename: Tahoe offers
+//   posix-rename@openssh.com, which sshfs uses, so the rename replaces an existing file), with
+//   `--whole-file` (no delta reads of the old file) and `--times` only (no -p/-o/-g: Tahoe keeps no
+//   owners, and a read-only mode would make the next backup's link `no-write`).
+// - Upload errors may not reach the SFTP client (Tahoe ticket #1059) and the commit happens after
+//   close, so the mount's listing is never trusted: after unmounting, the web API is polled (bounded)
+//   until `name` holds a newly linked file of the expected size, and its cap is returned from there.
+// - A `{file}` source is rsynced directly. A Readable source is first written to a temp file (the
+//   seed's way: the archive is a file before it is copied), which is removed afterwards.
+// - download mounts the area and rsyncs the file out into a temp file beside `localFile`, renamed over
+//   it when complete (the seed's way in recovery; the web API is used only to see that it exists).
+// Cleanup: the mount is undone in every exit path (try/finally, plus SIGINT/SIGTERM/SIGHUP handlers
+// installed while mounted); rsync temp entries an interrupted copy left in the area are unlinked.
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SysbackError, UserError, VerifyError, EXIT } from '../core/errors.ts';
+import type { Runner } from '../core/runner.ts';
+import { mountSshfs, type SshfsMount } from './sshfs.ts';
+import type { Transport, TransferProgress } from './transport.ts';
+import { localSourceSize, splitTargetName, tempBeside } from './webapi-transport.ts';
+import { TahoeHttpError, type TahoeWebApi } from './webapi.ts';
+
+export interface MountTransportOptions {
+  api: TahoeWebApi;
+  runner: Runner;
+  sftpPort: number;
+  user: string;
+  /** the SFTP client private key */
+  keyFile: string;
+  /** known_hosts with the frontend's host key (grid/sftp-frontend.ts writes one); else accept-new */
+  knownHostsFile?: string;
+  /** where the area is mounted: DEVICE.mount(area) under the root on a device */
+  mountPoint: string;
+  /** the directory cap the SFTP account is rooted at (the area's directory) */
+  rootCap: string;
+  /** where a Readable source is spooled before rsync (default: the system temp dir) */
+  spoolDir?: string;
+  /** bound for the web API to show the written file after unmounting (default 120 s) */
+  settleTimeoutMs?: number;
+}
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Runs `fn` with `cleanup` guaranteed: after `fn` settles, and also when a signal arrives meanwhile
+ * (then the signal is re-raised once cleanup is done, unless someone else handles it).
+ */
+export async function withCleanup<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  let cleaned: Promise<void> | undefined;
+  const once = () => (cleaned ??= cleanup());
+  const handler = (signal: NodeJS.Signals) => {
+    for (const s of SIGNALS) process.off(s, handler);
+    void once().finally(() => {
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  for (const s of SIGNALS) process.on(s, handler);
+  try {
+    return await fn();
+  } finally {
+    for (const s of SIGNALS) process.off(s, handler);
+    await once();
+  }
+}
+
+/** Cumulative bytes from rsync's `--info=progress2` output (lines separated by \r or \n). */
+export function parseRsyncProgress(text: string): number | undefined {
+  let last: number | undefined;
+  for (const match of text.matchAll(/(?:^|[\r\n])\s*([\d,]+)\s+\d+%/g)) last = Number(match[1]!.replace(/,/g, ''));
+  return last;
+}
+
+/** rsync's temp name for `base` is `.BASE.XXXXXX` (six random characters). */
+export function isRsyncTemp(entry: string, base: string): boolean {
+  return entry.startsWith(`.${base}.`) && entry.length === base.length + 8;
+}
+
+interface Entry {
+  cap: string;
+  size: number | undefined;
+  linkmotime: number | undefined;
+}
+
+async function entryAt(api: TahoeWebApi, dirCap: string, name: string): Promise<Entry | undefined> {
+  const info = await api.info(dirCap, name);
+  if (!Array.isArray(info) || info[0] !== 'filenode') return undefined;
+  const data = info[1] ?? {};
+  // the parent's link metadata tells a newly linked file from the old one, even for identical bytes
+  const { parent, base } = splitTargetName(name);
+  const parentInfo = await api.info(dirCap, parent);
+  const child = parentInfo?.[1]?.children?.[base]?.[1];
+  return {
+    cap: String(data.rw_uri ?? data.ro_uri ?? ''),
+    size: typeof data.size === 'number' ? data.size : undefined,
+    linkmotime: child?.metadata?.tahoe?.linkmotime,
+  };
+}
+
+export function createMountTransport(options: MountTransportOptions): Transport {
+  const { api, runner, mountPoint } = options;
+  let current: SshfsMount | undefined;
+
+  const checkArea = (dirCap: string) => {
+    if (dirCap !== options.rootCap) {
+      throw new UserError(
+        'the mount transport reaches only the area its SFTP account is rooted at',
+        're-enable the SFTP frontend with this directory as the account root, or use the webapi transport',
+      );
+    }
+  };
+
+  const mounted = async <T>(fn: (mnt: string) => Promise<T>): Promise<T> => {
+    // a node that is down is a GridUnreachableError before anything is mounted
+    await api.welcome();
+    const unmount = async () => {
+      const mount = current;
+      current = undefined;
+      await mount?.unmount();
+    };
+    return withCleanup(unmount, async () => {
+      current = await mountSshfs(runner, {
+        port: options.sftpPort,
+        user: options.user,
+        keyFile: options.keyFile,
+        knownHostsFile: options.knownHostsFile,
+        mountPoint,
+      });
+      return fn(mountPoint);
+    });
+  };
+
+  const rsync = async (from: string, to: string, progress: TransferProgress | undefined, total: number | undefined) => {
+    const child = runner.pipe(['rsync', '--times', '--whole-file', '--info=progress2', '--outbuf=L', from, to], {
+      hint: 'rsync could not copy the file through the sshfs mount',
+    });
+    child.stdin?.end();
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (text: string) => {
+      const done = parseRsyncProgress(text);
+      if (done !== undefined) progress?.(done, total);
+    });
+    await child.done;
+  };
+
+  /** Unlinks rsync temp entries an interrupted copy left beside `name` (Tahoe links them at open). */
+  const removeTemps = async (dirCap: string, name: string) => {
+    const { parent, base } = splitTargetName(name);
+    try {
+      for (const entry of await api.list(dirCap, parent)) {
+        if (isRsyncTemp(entry.name, base)) await api.unlink(dirCap, parent ? `${parent}/${entry.name}` : entry.name);
+      }
+    } catch {
+      // best effort: the directory may not exist, or the node may be gone
+    }
+  };
+
+  const waitForLink = async (dirCap: string, name: string, size: number, before: Entry | undefined): Promise<string> => {
+    const timeoutMs = options.settleTimeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await entryAt(api, dirCap, name);
+      const isNew = now && (!before || now.cap !== before.cap || now.linkmotime !== before.linkmotime);
+      if (now && isNew && now.size === size) return now.cap;
+      if (Date.now() > deadline) {
+        throw new VerifyError(
+          `after the SFTP copy, the grid did not show ${name} with ${size} bytes within ${Math.round(timeoutMs / 1000)} s` +
+            (now ? ` (it shows ${now.size ?? '?'} bytes${isNew ? '' : ', the previous file'})` : ' (it shows nothing)'),
+        );
+      }
+      await sleep(250);
+    }
+  };
+
+  return {
+    kind: 'mount',
+
+    async upload(source, dirCap, name, progress) {
+      const { parent } = splitTargetName(name);
+      checkArea(dirCap);
+      let spool: string | undefined;
+      try {
+        let file: string;
+        if (source instanceof Readable) {
+          spool = mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'sysback-spool-'));
+          file = path.join(spool, path.basename(name));
+          await pipeline(source, createWriteStream(file, { mode: 0o600 }));
+        } else {
+          file = source.file;
+        }
+        const size = localSourceSize(file);
+        const before = await entryAt(api, dirCap, name);
+        try {
+          await mounted(async (mnt) => {
+            const target = path.join(mnt, name);
+            if (parent) mkdirSync(path.join(mnt, parent), { recursive: true });
+            await rsync(file, target, progress, size);
+          });
+        } catch (error) {
+          await removeTemps(dirCap, name);
+          throw error;
+        }
+        const cap = await waitForLink(dirCap, name, size, before);
+        progress?.(size, size);
+        return cap;
+      } finally {
+        if (spool) rmSync(spool, { recursive: true, force: true });
+      }
+    },
+
+    async download(dirCap, name, localFile, progress) {
+      splitTargetName(name);
+      checkArea(dirCap);
+      const entry = await entryAt(api, dirCap, name);
+      if (!entry) throw new TahoeHttpError('download', 404, `no file ${name} in the area`);
+      const temp = tempBeside(localFile);
+      try {
+        await mounted(async (mnt) => {
+          await rsync(path.join(mnt, name), temp, progress, entry.size);
+        });
+        await rename(temp, localFile);
+      } catch (error) {
+        rmSync(temp, { force: true });
+        if (error instanceof SysbackError) throw error;
+        throw new SysbackError(`downloading ${name} through the sshfs mount failed: ${(error as Error).message}`, { exitCode: EXIT.command });
+      }
+    },
+
+    async close() {
+      const mount = current;
+      current = undefined;
+      await mount?.unmount();
+    },
+  };
+}
