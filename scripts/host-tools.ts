@@ -22,6 +22,10 @@ export const HOST_TOOLS: Readonly<Record<string, string>> = {
   socat: 'socat',
   mke2fs: 'e2fsprogs',
   tune2fs: 'e2fsprogs',
+  sshfs: 'sshfs',
+  rsync: 'rsync',
+  fusermount3: 'fuse3',
+  'ssh-keygen': 'openssh-client',
 };
 
 /** What each job needs. */
@@ -30,6 +34,8 @@ export const TOOLSETS = {
   disk: ['mke2fs', 'tune2fs', 'mcopy', 'mkfs.vfat', 'sfdisk'],
   nspawn: ['systemd-nspawn'],
   qemu: ['qemu-system-x86_64', '/usr/share/OVMF/OVMF_CODE_4M.fd', 'socat'],
+  /** the `mount` transport's contract tests: sshfs + rsync over Tahoe's SFTP frontend */
+  transport: ['sshfs', 'rsync', 'fusermount3', 'ssh-keygen'],
 } as const;
 
 async function present(runner: Runner, tool: string): Promise<boolean> {
