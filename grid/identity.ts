@@ -85,12 +85,15 @@ export type Identity = z.infer<typeof identitySchema>;
 
 /** Builds a new identity (format and creation time filled in). */
 export function buildIdentity(fields: Omit<Identity, 'format' | 'created'>, created: Date = new Date()): Identity {
-  return { format: IDENTITY_FORMAT, created: created.toISOString(), ...fields };
+  return { format: IDENTITY_FORMAT, alias: fields.alias, created: created.toISOString(), grid: fields.grid, private: fields.private, public: fields.public };
 }
 
-/** The plaintext that gets encrypted: the JSON, padded with spaces to a multiple of IDENTITY_BLOCK. */
+/**
+ * The plaintext that gets encrypted: the JSON (keys in schema order, whatever order the caller built
+ * them in), padded with spaces to a multiple of IDENTITY_BLOCK.
+ */
 export function padIdentity(identity: Identity): Uint8Array {
-  const json = Buffer.from(JSON.stringify(identity), 'utf8');
+  const json = Buffer.from(JSON.stringify(identitySchema.parse(identity)), 'utf8');
   const size = Math.max(1, Math.ceil(json.length / IDENTITY_BLOCK)) * IDENTITY_BLOCK;
   const padded = Buffer.alloc(size, 0x20);
   json.copy(padded);
@@ -118,7 +121,7 @@ export async function encryptIdentity(identity: Identity, password: string, opti
   }
   assertPasswordStrong(password, { alias: identity.alias });
   const argon2 = options.insecureArgon2ForTests ?? DEFAULT_ARGON2;
-  const message = await openpgp.createMessage({ binary: padIdentity(checked.data), format: 'binary' });
+  const message = await openpgp.createMessage({ binary: padIdentity(checked.data), format: 'binary', date: new Date(checked.data.created) });
   const binary = await openpgp.encrypt({
     message,
     passwords: [password],
