@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, reportFatal } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import { registerGridCommands } from '../grid/grid-commands.ts';
+import { registerNodeCommands } from '../grid/node-commands.ts';
+import { registerBackupCommands } from '../backup/backup-commands.ts';
 import { registerBuildCommands } from '../builder/build-commands.ts';
 import { registerFirstbootCommands } from '../firstboot/firstboot-command.ts';
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride();
   registerGridCommands(program);
+  registerNodeCommands(program);
+  registerBackupCommands(program);
   registerBuildCommands(program);
   registerFirstbootCommands(program);
   // Every subcommand gets --version too, and throws instead of exiting, so the one handler decides.

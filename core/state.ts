@@ -31,6 +31,9 @@ export const goodBackupSchema = z
     capDigest: sha256,
     /** the generation's name in archives/ */
     generation: z.string().min(1).optional(),
+    /** backup/fingerprint.ts of the listed files when this backup was made: an unchanged system is
+        recognised from file metadata alone, without rebuilding the archive */
+    fingerprint: sha256.optional(),
   })
   .strict();
 

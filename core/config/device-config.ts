@@ -14,6 +14,8 @@
 //   tahoe.webPorts              the two nodes' web API ports on 127.0.0.1, default 3456 / 3457
 //   tahoe.sftpPorts             the two nodes' SFTP frontends on 127.0.0.1 (mount), default 8022 / 8023
 //   tahoe.serverWaitSeconds     how long to wait for shares.happy servers before failing, default 300
+//   tahoe.tubPort               the private node's storage port on 127.0.0.1 when the grid listens on
+//                               plain TCP (tests, demo); unused over Tor (onion service), default 3458
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -51,6 +53,7 @@ export const deviceConfigSchema = z
         webPorts: portPair.default({ private: 3456, public: 3457 }),
         sftpPorts: portPair.default({ private: 8022, public: 8023 }),
         serverWaitSeconds: z.number().int().min(1).max(24 * 3600).default(300),
+        tubPort: port.default(3458),
       })
       .strict()
       .default({
@@ -58,6 +61,7 @@ export const deviceConfigSchema = z
         webPorts: { private: 3456, public: 3457 },
         sftpPorts: { private: 8022, public: 8023 },
         serverWaitSeconds: 300,
+        tubPort: 3458,
       }),
   })
   .strict()
@@ -69,6 +73,7 @@ export const deviceConfigSchema = z
       ['tahoe.webPorts.public', tahoe?.webPorts?.public],
       ['tahoe.sftpPorts.private', tahoe?.sftpPorts?.private],
       ['tahoe.sftpPorts.public', tahoe?.sftpPorts?.public],
+      ['tahoe.tubPort', (tahoe as { tubPort?: unknown } | undefined)?.tubPort],
     ];
     const seen = new Map<number, string>();
     for (const [where, value] of ports) {

@@ -1,0 +1,72 @@
+// `npm test`: the whole suite on real programs. Prepares what integration tests share — host tools
+// (apt, when missing), the bundled CLI, the cached target root filesystem, ONE local grid — runs ava,
+// then stops the grid and checks nothing was left running or mounted. Prints the closing line
+// "N passed, N failed, N skipped". Extra arguments go to ava (e.g. `npm test -- test/unit`).
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { $ } from 'zx';
+import { ensureTargetRootfs } from '../builder/target-rootfs.ts';
+import { createLog } from '../core/log.ts';
+import { createRunner } from '../core/runner.ts';
+import { mountsUnder, processesMentioning } from '../test/support/leaks.ts';
+import { makeGrid, type TestGrid } from '../test/support/shared-grid.ts';
+import { bundle } from './bundle.ts';
+import { ensureHostTools, TOOLSETS } from './host-tools.ts';
+
+const log = createLog();
+const runner = createRunner(log);
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const args = process.argv.slice(2);
+const unitOnly = args.length > 0 && args.every((a) => a.startsWith('test/unit'));
+
+if (!unitOnly) {
+  await ensureHostTools(runner, log, [...new Set(Object.values(TOOLSETS).flat())]);
+}
+await log.step('bundling dist/sysback.mjs', () => bundle());
+let grid: TestGrid | undefined;
+if (!unitOnly && process.getuid?.() === 0) {
+  const rootfs = await log.step('target root filesystem (cached)', () =>
+    ensureTargetRootfs(async (argv) => {
+      await runner.run(argv, { stdio: 'inherit' });
+    }),
+  );
+  log.info(`  ${rootfs.path} (${rootfs.reused ? 'reused' : `built in ${rootfs.seconds.toFixed(0)} s`})`);
+  process.env.SYSBACK_ROOTFS = rootfs.path;
+  grid = await log.step('starting the shared test grid', () => makeGrid({ prefix: 'sysback-shared-grid-' }));
+  process.env.SYSBACK_TEST_GRID = grid.dir;
+  log.info(`  shared grid up at ${elapsed()}`);
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let exitCode = 1;
+const tmpBefore = new Set(processesMentioning(os.tmpdir() + '/sysback-').map((p) => p.pid));
+try {
+  const files = args.length ? args : ['test/**/*.test.ts'];
+  const ava = $({ stdio: ['inherit', 'pipe', 'inherit'], nothrow: true, quiet: true })`npx ava --tap ${files}`;
+  // ava's TAP summary (`# pass N`, `# fail N`, `# skip N`) is the count we report
+  for await (const line of ava.stdout) {
+    process.stdout.write(`${line}\n`);
+    const summary = /^# (pass|fail|skip|todo) (\d+)$/.exec(line);
+    if (summary?.[1] === 'pass') passed = Number(summary[2]);
+    if (summary?.[1] === 'fail') failed = Number(summary[2]);
+    if (summary?.[1] === 'skip' || summary?.[1] === 'todo') skipped += Number(summary[2]);
+  }
+  exitCode = (await ava).exitCode ?? 1;
+} finally {
+  if (grid) await log.step('stopping the shared test grid', () => grid!.release());
+}
+
+// Nothing may outlive the suite: no node, no mount under a sysback temp dir.
+const leftovers = processesMentioning(os.tmpdir() + '/sysback-').filter((p) => !tmpBefore.has(p.pid));
+const mounts = mountsUnder(os.tmpdir()).filter((m) => path.basename(m).startsWith('sysback') || m.includes('/sysback-'));
+if (leftovers.length || mounts.length) {
+  log.error(`the suite left things behind: ${[...leftovers.map((p) => `pid ${p.pid} ${p.cmdline}`), ...mounts.map((m) => `mount ${m}`)].join('; ')}`);
+  exitCode = exitCode || 1;
+}
+log.info(`npm test took ${elapsed()}`);
+process.stdout.write(`${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+process.exitCode = failed > 0 && exitCode === 0 ? 1 : exitCode;
