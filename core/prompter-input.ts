@@ -126,8 +126,9 @@ export class ConsoleInput {
   }
 
   /**
-   * Writes `prompt` and reads one line. With `secret` on a TTY, raw mode is on before the prompt is
-   * written (so nothing typed after the prompt appears is ever echoed) and off again on every way out.
+   * Writes `prompt` and reads one line. Raw mode (`secret` on a TTY) and the Ctrl-C handlers are in
+   * place before the prompt is written, so nothing typed after the prompt appears is ever echoed or
+   * lost to the default SIGINT action; the mode is restored on every way out.
    */
   async ask(prompt: string, options: { secret: boolean }): Promise<string> {
     if (this.busy) throw new Error('ConsoleInput: one question at a time');
@@ -137,8 +138,21 @@ export class ConsoleInput {
     try {
       if (raw) this.input.setRawMode!(true);
       else if (this.isTTY && wasRaw) this.input.setRawMode?.(false);
+      // listen (data, end, SIGINT) first, then show the prompt: a Ctrl-C typed the instant the
+      // prompt appears must find the handler in place, or the default action would kill us
+      const pending = this.readLine();
       this.output.write(prompt);
-      const answer = await this.readLine(raw);
+      let answer: string;
+      try {
+        answer = await pending;
+      } catch (error) {
+        if (error instanceof PromptEnd) {
+          // the terminal echoes ^C itself in cooked mode; in raw mode nothing did
+          this.output.write(error.ctrlC && raw ? '^C\n' : '\n');
+          throw error.toError();
+        }
+        throw error;
+      }
       // Enter was not echoed in raw mode: move to the next line ourselves
       if (options.secret && this.isTTY) this.output.write('\n');
       return answer;
@@ -155,7 +169,7 @@ export class ConsoleInput {
   }
 
   /** Tries to make an answer from the buffer; undefined when more data is needed. */
-  private take(raw: boolean): { answer: string } | { error: Error } | undefined {
+  private take(): { answer: string } | { error: PromptEnd } | undefined {
     if (this.skipLineFeed && this.buffer.length > 0) {
       if (this.buffer[0] === '\n') this.consume(1);
       this.skipLineFeed = false;
@@ -174,17 +188,12 @@ export class ConsoleInput {
       }
       return { answer: result.text };
     }
-    if (result.kind === 'interrupt') {
-      // the terminal echoes ^C itself in cooked mode; in raw mode nothing did
-      this.output.write(raw ? '^C\n' : '\n');
-      return { error: new InterruptedError('interrupted at the prompt (Ctrl-C)') };
-    }
-    this.output.write('\n');
-    return { error: new InterruptedError('the console closed before an answer was given') };
+    if (result.kind === 'interrupt') return { error: new PromptEnd(true) };
+    return { error: new PromptEnd(false) };
   }
 
-  private readLine(raw: boolean): Promise<string> {
-    const ready = this.take(raw);
+  private readLine(): Promise<string> {
+    const ready = this.take();
     if (ready) return 'answer' in ready ? Promise.resolve(ready.answer) : Promise.reject(ready.error);
     return new Promise<string>((resolve, reject) => {
       const input = this.input;
@@ -197,7 +206,7 @@ export class ConsoleInput {
         input.pause();
       };
       const settle = () => {
-        const got = this.take(raw);
+        const got = this.take();
         if (!got) return;
         cleanup();
         if ('answer' in got) resolve(got.answer);
@@ -219,8 +228,7 @@ export class ConsoleInput {
       };
       const onSignal = () => {
         cleanup();
-        this.output.write('\n');
-        reject(new InterruptedError('interrupted at the prompt (Ctrl-C)'));
+        reject(new PromptEnd(true));
       };
       input.on('data', onData);
       input.on('end', onEnd);
@@ -230,5 +238,19 @@ export class ConsoleInput {
       if (input.readableEnded) onEnd();
       else input.resume();
     });
+  }
+}
+
+/** Internal: the read ended without an answer (Ctrl-C, or the end of input). */
+class PromptEnd extends Error {
+  readonly ctrlC: boolean;
+  constructor(ctrlC: boolean) {
+    super(ctrlC ? 'interrupted' : 'end of input');
+    this.ctrlC = ctrlC;
+  }
+  toError(): InterruptedError {
+    return this.ctrlC
+      ? new InterruptedError('interrupted at the prompt (Ctrl-C)')
+      : new InterruptedError('the console closed before an answer was given');
   }
 }

@@ -45,7 +45,7 @@ test('deviceConfigFromGrid: the grid, its transport, and every default', (t) => 
     grid,
     transport: 'mount',
     backup: { intervalHours: 240, retention: 5 },
-    tahoe: { reservedSpace: '1G', webPorts: { private: 3456, public: 3457 }, sftpPorts: { private: 8022, public: 8023 }, serverWaitSeconds: 300 },
+    tahoe: { reservedSpace: '1G', webPorts: { private: 3456, public: 3457 }, sftpPorts: { private: 8022, public: 8023 }, serverWaitSeconds: 300, tubPort: 3458 },
   });
   t.is(deviceConfigFromGrid(grid, { transport: 'webapi', backup: { intervalHours: 24 } }).backup.intervalHours, 24);
   t.is(deviceConfigFromGrid(grid, { transport: 'webapi' }).transport, 'webapi');
@@ -95,6 +95,9 @@ test('the four node ports must differ', (t) => {
   t.deepEqual(problems(config), ['tahoe.sftpPorts.private: port 3456 is already used by tahoe.webPorts.private']);
   // reported even when another field is wrong too
   t.deepEqual(problems({ ...config, transport: 'ftp' }).length, 2);
+  t.deepEqual(problems({ ...config, tahoe: { ...config.tahoe, sftpPorts: { private: 8022, public: 8023 }, tubPort: 8022 } }), [
+    'tahoe.tubPort: port 8022 is already used by tahoe.sftpPorts.private',
+  ]);
 });
 
 test('unknown fields are refused (a typo is not silently ignored)', (t) => {
