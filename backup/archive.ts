@@ -12,14 +12,13 @@
 //   node-tar's Pack is not used: it always adds atime/ctime (or drops uid/gid when `portable`);
 // - gzip through node:zlib, with a fixed 10-byte header (MTIME 0, no name, XFL 0, OS 3): what
 //   `gzip -n` writes;
-// - streamed: one file chunk (256 KiB) in flight at a time; nothing is buffered whole;
+// - streamed: a few file chunks (256 KiB) in flight at a time; nothing is buffered whole;
 // - a file that vanishes or cannot be read between listing and archiving is skipped with a warning,
 //   unless it was listed explicitly (then the stream fails with a UserError); a file that shrinks while
 //   it is read is padded with zeros and one that grows is cut at its size when opened (GNU tar's rules).
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { lstat, open, readlink, rename, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { closeSync, constants, createWriteStream, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -102,7 +101,10 @@ export function headerRecords(fields: RecordFields): Buffer {
   return Buffer.concat([pax, block]);
 }
 
-async function* tarRecords(root: string, entries: readonly string[], explicit: ReadonlySet<string>, counters: Counters, warn: (m: string) => void): AsyncGenerator<Buffer> {
+// The records are produced with synchronous fs calls: a router's configuration is thousands of tiny
+// files, and one libuv round trip per lstat/open/read/close made the archive 15 times slower than
+// GNU tar. A read blocks the event loop for at most one CHUNK from the page cache or disk.
+function* tarRecords(root: string, entries: readonly string[], explicit: ReadonlySet<string>, counters: Counters, warn: (m: string) => void): Generator<Buffer> {
   const sorted = [...new Set(entries)].filter((p) => p !== '/').sort(compareDevicePaths);
   const skip = (devicePath: string, error: unknown, what: string) => {
     if (explicit.has(devicePath)) {
@@ -118,7 +120,7 @@ async function* tarRecords(root: string, entries: readonly string[], explicit: R
     const name = devicePath.replace(/^\/+/, '');
     let stat: Stats;
     try {
-      stat = await lstat(host);
+      stat = lstatSync(host);
     } catch (error) {
       skip(devicePath, error, 'read');
       continue;
@@ -129,7 +131,7 @@ async function* tarRecords(root: string, entries: readonly string[], explicit: R
     } else if (stat.isSymbolicLink()) {
       let target: string;
       try {
-        target = await readlink(host);
+        target = readlinkSync(host);
       } catch (error) {
         skip(devicePath, error, 'read the symlink');
         continue;
@@ -145,24 +147,24 @@ async function* tarRecords(root: string, entries: readonly string[], explicit: R
   yield Buffer.alloc(2 * BLOCK);
 }
 
-async function* fileRecords(
+function* fileRecords(
   host: string,
   devicePath: string,
   name: string,
   counters: Counters,
   warn: (m: string) => void,
   skip: (devicePath: string, error: unknown, what: string) => void,
-): AsyncGenerator<Buffer> {
-  let handle;
+): Generator<Buffer> {
+  let fd: number;
   try {
     // O_NOFOLLOW: a file swapped for a symlink since the lstat is not followed out of the root
-    handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     skip(devicePath, error, 'open');
     return;
   }
   try {
-    const stat = await handle.stat();
+    const stat = fstatSync(fd);
     if (!stat.isFile()) {
       warn(`${devicePath} stopped being a regular file while the backup ran; not in this backup`);
       return;
@@ -174,7 +176,7 @@ async function* fileRecords(
       const buffer = Buffer.allocUnsafe(Math.min(CHUNK, stat.size - position));
       let bytesRead: number;
       try {
-        ({ bytesRead } = await handle.read(buffer, 0, buffer.length, position));
+        bytesRead = readSync(fd, buffer, 0, buffer.length, position);
       } catch (error) {
         warn(`${devicePath}: read error at byte ${position} (${errno(error)}); the rest is stored as zeros`);
         bytesRead = 0;
@@ -192,12 +194,35 @@ async function* fileRecords(
     const pad = (BLOCK - (stat.size % BLOCK)) % BLOCK;
     if (pad > 0) yield Buffer.alloc(pad);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
 function* zeros(count: number): Generator<Buffer> {
   for (let left = count; left > 0; left -= CHUNK) yield Buffer.alloc(Math.min(CHUNK, left));
+}
+
+/** Joins small records into ~64 KiB pieces: each write into zlib is one thread-pool round trip. */
+function* coalesce(records: Iterable<Buffer>, size = 64 * 1024): Generator<Buffer> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  for (const record of records) {
+    if (record.length >= size) {
+      if (length > 0) yield Buffer.concat(parts, length);
+      parts = [];
+      length = 0;
+      yield record;
+      continue;
+    }
+    parts.push(record);
+    length += record.length;
+    if (length >= size) {
+      yield Buffer.concat(parts, length);
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.concat(parts, length);
 }
 
 /** Rewrites zlib's 10-byte gzip header to the fixed one (no MTIME, no name, OS unix). */
@@ -232,7 +257,7 @@ export function createArchiveStream(root: string, entries: readonly string[], op
     options.onWarning?.(message);
   };
   const explicit = new Set(options.explicit ?? []);
-  const source = Readable.from(tarRecords(root, entries, explicit, counters, warn), { objectMode: false, highWaterMark: CHUNK });
+  const source = Readable.from(coalesce(tarRecords(root, entries, explicit, counters, warn)), { objectMode: false, highWaterMark: CHUNK });
   const hash = createHash('sha256');
   let size = 0;
   const out = new Transform({

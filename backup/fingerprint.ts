@@ -9,7 +9,7 @@
 // "build the archive and compare its sha256": ctime is included because it catches content edits
 // whose mtime was reset (`touch -r`, `cp -p`), at the cost of a rebuild after a mere chmod.
 import { createHash } from 'node:crypto';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { underRoot } from '../core/device-paths.ts';
 import { ARCHIVE_FORMAT } from './archive.ts';
 import { compareDevicePaths } from './files-list.ts';
@@ -21,7 +21,10 @@ function typeOf(stat: { isFile(): boolean; isDirectory(): boolean; isSymbolicLin
   return 'other';
 }
 
-/** sha256 (hex) over the metadata of `entries` (device paths under `root`). Reads metadata only. */
+/**
+ * sha256 (hex) over the metadata of `entries` (device paths under `root`). Reads metadata only, with
+ * synchronous lstat calls (thousands of them: a thread-pool round trip each would dominate).
+ */
 export async function fingerprintEntries(root: string, entries: readonly string[]): Promise<string> {
   const hash = createHash('sha256');
   hash.update(`${ARCHIVE_FORMAT}\n`);
@@ -30,9 +33,9 @@ export async function fingerprintEntries(root: string, entries: readonly string[
     const host = underRoot(root, devicePath);
     let line: unknown[];
     try {
-      const stat = await lstat(host, { bigint: true });
+      const stat = lstatSync(host, { bigint: true });
       const type = typeOf(stat);
-      const target = type === 'symlink' ? await readlink(host) : '';
+      const target = type === 'symlink' ? readlinkSync(host) : '';
       line = [
         devicePath,
         type,

@@ -11,8 +11,7 @@
 //   never deletes a directory tree);
 // - the archive source is opened once per pass (a file path, or a function returning a fresh stream).
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { closeSync, createReadStream, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { underRoot } from '../core/device-paths.ts';
@@ -123,17 +122,27 @@ export async function readCheckedEntries(source: ArchiveSource, policy: EntryPol
   return entries;
 }
 
-async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
+// The system side is read with synchronous calls: thousands of small files, and a thread-pool round
+// trip per lstat made planning many times slower than the work itself.
+function lstatOrUndefined(file: string): Stats | undefined {
   try {
-    return await lstat(file);
+    return lstatSync(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw error;
   }
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  return (await sha256OfStream(createReadStream(file))).sha256;
+function sha256OfFile(file: string): string {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(256 * 1024);
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 function typeOfStat(stat: Stats): string {
@@ -155,7 +164,7 @@ export async function checkParents(root: string, entry: { name: string; path: st
   for (const segment of segments.slice(0, -1)) {
     current = `${current}/${segment}`;
     if (replaced.has(current)) return false;
-    const stat = await lstatOrUndefined(underRoot(root, current));
+    const stat = lstatOrUndefined(underRoot(root, current));
     if (!stat) return false;
     if (stat.isSymbolicLink()) {
       throw new UnsafeArchiveError(entry.name, `${current} is a symlink on this system; the restore never writes through a symlink`);
@@ -174,7 +183,7 @@ export async function checkParents(root: string, entry: { name: string; path: st
 async function compareWithSystem(root: string, entry: CheckedEntry & { sha256?: string }, replaced: Set<string>, byPath: Map<string, PlannedEntry>): Promise<Pick<PlannedEntry, 'status' | 'changes'>> {
   if (!(await checkParents(root, entry, replaced))) return { status: 'added', changes: [] };
   const host = underRoot(root, entry.path);
-  const stat = await lstatOrUndefined(host);
+  const stat = lstatOrUndefined(host);
   if (!stat) return { status: 'added', changes: [] };
   const existing = typeOfStat(stat);
   if (existing === 'directory' && entry.type !== 'directory') {
@@ -189,11 +198,11 @@ async function compareWithSystem(root: string, entry: CheckedEntry & { sha256?: 
     return { status: 'changed', changes: ['type'] };
   }
   const changes: string[] = [];
-  if (entry.type === 'file' && (stat.size !== entry.size || (await sha256OfFile(host)) !== entry.sha256)) changes.push('content');
-  if (entry.type === 'symlink' && (await readlink(host)) !== entry.linkTarget) changes.push('target');
+  if (entry.type === 'file' && (stat.size !== entry.size || sha256OfFile(host) !== entry.sha256)) changes.push('content');
+  if (entry.type === 'symlink' && readlinkSync(host) !== entry.linkTarget) changes.push('target');
   if (entry.type === 'hardlink') {
     const target = byPath.get(entry.hardlinkTo ?? '');
-    const targetStat = await lstatOrUndefined(underRoot(root, entry.hardlinkTo ?? '/'));
+    const targetStat = lstatOrUndefined(underRoot(root, entry.hardlinkTo ?? '/'));
     if (!target || target.status !== 'unchanged' || !targetStat || targetStat.ino !== stat.ino || targetStat.dev !== stat.dev) {
       changes.push('link');
     }
