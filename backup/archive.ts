@@ -2,7 +2,7 @@
 // `tar -xzpf --numeric-owner`, streamed, and byte-for-byte deterministic for an unchanged tree.
 // Contract:
 // - entries are device paths (from backup/files-list.ts); each is stored under its full path without
-//   the leading slash (`etc/hostname`, directories as `etc/sysback/`), sorted byte-wise, parents first;
+//   the leading slash (`etc/hostname`, directories as `etc/sysback/`), sorted (compareDevicePaths), parents first;
 // - kept: type (file, directory, symlink with its target verbatim), permission bits (incl. setuid,
 //   setgid, sticky), numeric uid and gid, mtime in whole seconds, content. Dropped, so the same tree
 //   always gives the same bytes: atime, ctime, user and group names, inode numbers, hard-link identity

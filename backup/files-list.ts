@@ -170,9 +170,12 @@ export async function loadBackupList(ctx: Context): Promise<BackupList> {
   return list;
 }
 
-/** Byte-wise order of device paths; a directory always sorts before what it contains. */
+/**
+ * The one order of device paths (code-unit order: byte order for ASCII names); a directory always
+ * sorts before what it contains, since a prefix sorts first.
+ */
 export function compareDevicePaths(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 interface Match {
