@@ -271,10 +271,16 @@ export function createArchiveStream(root: string, entries: readonly string[], op
     pipelineCallback(source, createGzip({ level: options.gzipLevel ?? 6 }), fixedGzipHeader(), out, (error) => {
       if (error) reject(error);
     });
-    out.on('end', () =>
-      resolve({ sha256: hash.digest('hex'), size, entryCount: counters.entryCount, contentBytes: counters.contentBytes, warnings: counters.warnings }),
-    );
+    let ended = false;
+    out.on('end', () => {
+      ended = true;
+      resolve({ sha256: hash.digest('hex'), size, entryCount: counters.entryCount, contentBytes: counters.contentBytes, warnings: counters.warnings });
+    });
     out.on('error', reject);
+    // a consumer that gives up (a failed upload destroys the stream) must not leave `summary` pending
+    out.on('close', () => {
+      if (!ended) reject(new Error('the archive stream was closed before its end'));
+    });
   });
   summary.catch(() => {}); // the stream reports the error too; awaiting `summary` is optional
   return Object.assign(out, { summary });

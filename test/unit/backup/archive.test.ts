@@ -183,3 +183,29 @@ test('FIFOs handed to the archive are skipped with a warning', async (t) => {
   const summary = await writeArchive(root, [...list.entries, '/etc/pipe'], `${out}/a.tar.gz`);
   t.deepEqual(summary.warnings, ['/etc/pipe is a socket, FIFO or device node; not in this backup']);
 });
+
+test('fixedGzipHeader rewrites the header even when zlib hands it over byte by byte', async (t) => {
+  const { gzipSync } = await import('node:zlib');
+  const { fixedGzipHeader } = await import('../../../backup/archive.ts');
+  const gz = gzipSync(Buffer.from('hello'));
+  gz[4] = 0x12; // a non-zero MTIME, as a gzip with a clock would write
+  gz[9] = 0xff;
+  const out: Buffer[] = [];
+  const transform = fixedGzipHeader();
+  transform.on('data', (c: Buffer) => out.push(c));
+  for (const byte of gz) transform.write(Buffer.from([byte]));
+  transform.end();
+  await new Promise((resolve) => transform.on('end', resolve));
+  const fixed = Buffer.concat(out);
+  t.deepEqual([...fixed.subarray(0, 10)], [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
+  t.deepEqual(fixed.subarray(10), gz.subarray(10));
+  const { gunzipSync } = await import('node:zlib');
+  t.is(gunzipSync(fixed).toString(), 'hello');
+});
+
+test('summary rejects instead of hanging when the consumer destroys the stream', async (t) => {
+  const { root, list } = await fixtureTree(t);
+  const stream = createArchiveStream(root, list.entries);
+  stream.destroy();
+  await t.throwsAsync(stream.summary);
+});

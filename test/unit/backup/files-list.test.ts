@@ -121,3 +121,26 @@ test('FIFOs inside a listed directory are skipped with a warning', async (t) => 
   t.false(list.entries.includes('/etc/ssh/control.fifo'));
   t.true(list.warnings.some((w) => /control\.fifo is a socket, FIFO or device node/.test(w)));
 });
+
+test('loadBackupList reads files.txt under ctx.root and logs every warning', async (t) => {
+  const { createContext } = await import('../../../core/context.ts');
+  const { createMemoryLog } = await import('../../../core/log.ts');
+  const { loadBackupList } = await import('../../../backup/files-list.ts');
+  const root = await fixtureRoot(t);
+  await mkdir(`${root}/etc/sysback`, { recursive: true });
+  await writeFile(`${root}/etc/sysback/files.txt`, '/etc/hostname\n/etc/missing\n');
+  const log = createMemoryLog();
+  const list = await loadBackupList(createContext({ root, log }));
+  t.true(list.entries.includes('/etc/hostname'));
+  t.true(list.entries.includes('/var/spool/cron/crontabs/root'));
+  t.deepEqual(log.lines.filter((l) => l.startsWith('warn: ')).length, 2);
+});
+
+test('loadBackupList without files.txt is a UserError with a hint', async (t) => {
+  const { createContext } = await import('../../../core/context.ts');
+  const { createMemoryLog } = await import('../../../core/log.ts');
+  const { loadBackupList } = await import('../../../backup/files-list.ts');
+  const { UserError } = await import('../../../core/errors.ts');
+  const root = await tempDir(t);
+  await t.throwsAsync(loadBackupList(createContext({ root, log: createMemoryLog() })), { instanceOf: UserError, message: /cannot read \/etc\/sysback\/files\.txt/ });
+});

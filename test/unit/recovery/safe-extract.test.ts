@@ -300,3 +300,14 @@ test('a symlink on the system replaced by a directory from the archive: children
   t.is(await readFile(`${root}/etc/ssh/sshd_config`, 'utf8'), 'x\n');
   t.deepEqual(Object.keys(await snapshotTree(outside)), ['shadow']);
 });
+
+test('with a runner, the staged data and the root are flushed with sync -f', async (t) => {
+  const { createRunner } = await import('../../../core/runner.ts');
+  const { createMemoryLog } = await import('../../../core/log.ts');
+  const { archive } = await backedUp(t);
+  const root = await tempDir(t);
+  const log = createMemoryLog();
+  await restoreArchive({ root, source: archive, allowed: ALLOWED, runner: createRunner(log) });
+  const syncs = log.lines.filter((l) => l.includes('$ sync -f'));
+  t.deepEqual(syncs.map((l) => l.replace(/.*\$ /, '')), [`sync -f ${root}/var/lib/sysback/staging`, `sync -f ${root}`]);
+});
