@@ -111,3 +111,14 @@ test('an unchanged device gives a byte-identical archive', async (t) => {
   const again = await writeArchive(device, list.entries, `${archive}.again`, { explicit: list.explicit });
   t.is(again.sha256, summary.sha256);
 });
+
+test('an archive made by hand with GNU tar (tar czf) restores with the safe extractor', async (t) => {
+  if (!(await haveGnuTar(t))) return void t.pass();
+  const device = await fixtureDevice(t);
+  const out = await tempDir(t, 'sysback-out-');
+  await run('tar', ['czf', `${out}/by-hand.tar.gz`, '--numeric-owner', '-C', device, 'etc', 'home/user', 'root/.ssh', 'var/spool/cron']);
+  const dest = await tempDir(t, 'sysback-restore-');
+  const result = await restoreArchive({ root: dest, source: `${out}/by-hand.tar.gz`, allowed: ['/etc', '/home/user', '/root/.ssh', '/var/spool/cron'] });
+  t.true(result.applied > 0);
+  t.deepEqual(comparable(await snapshotTree(dest)), comparable(await snapshotTree(device, { skip: ['usr'] })));
+});
