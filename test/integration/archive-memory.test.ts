@@ -44,5 +44,6 @@ test('archiving a 200 MB tree keeps resident memory far below the data size', as
   t.is(summary.sha256, hash.digest('hex'));
   const growth = (peak - baseline) / MB;
   t.log(`content 200 MB, compressed ${(compressed / MB).toFixed(1)} MB; RSS baseline ${(baseline / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, growth ${growth.toFixed(1)} MB`);
-  t.true(growth < 40, `RSS grew by ${growth.toFixed(1)} MB while archiving 200 MB`);
+  // measured 15-36 MB on a loaded 2-CPU host (buffers awaiting GC); a buffered archive would add 250 MB
+  t.true(growth < 64, `RSS grew by ${growth.toFixed(1)} MB while archiving 200 MB`);
 });
