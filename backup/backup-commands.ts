@@ -4,6 +4,9 @@ import { createContext } from '../core/context.ts';
 import { UserError } from '../core/errors.ts';
 import { loadBackupList } from './files-list.ts';
 import { runBackup } from './run-backup.ts';
+import { readDeviceConfig } from '../core/config/device-config.ts';
+import { readState } from '../core/state.ts';
+import type { Context } from '../core/context.ts';
 import { deviceStatus } from './status.ts';
 
 function transportOption(value: string | undefined) {
@@ -20,12 +23,17 @@ export function registerBackupCommands(program: Command): void {
     .option('--transport <kind>', 'mount (SFTP + sshfs + rsync) or webapi; default from sysback.json')
     .option('--list', 'print what would be saved, one device path per line, and write nothing')
     .option('--force', 'upload even when nothing changed')
+    .option('--if-due', 'only when the last good backup is older than backup.intervalHours (what cron runs hourly)')
     .option('--json', 'print the result as JSON')
     .action(async (options) => {
       const ctx = createContext({ root: options.root });
       if (options.list) {
         const list = await loadBackupList(ctx);
         process.stdout.write(list.entries.map((e) => `${e}\n`).join(''));
+        return;
+      }
+      if (options.ifDue && !backupDue(ctx)) {
+        ctx.log.info('no backup due yet');
         return;
       }
       const transport = transportOption(options.transport);
@@ -61,4 +69,12 @@ export function registerBackupCommands(program: Command): void {
       if (status.warning) lines.push(status.warning);
       process.stdout.write(lines.join('\n') + '\n');
     });
+}
+
+/** Due when there is no good backup yet, or the last one is at least one interval old. */
+export function backupDue(ctx: Context): boolean {
+  const last = readState(ctx)?.lastGoodBackup;
+  if (!last) return true;
+  const ageHours = (ctx.clock.now().getTime() - Date.parse(last.time)) / 3_600_000;
+  return ageHours >= readDeviceConfig(ctx).backup.intervalHours;
 }

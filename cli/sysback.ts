@@ -8,6 +8,7 @@ import { VERSION } from '../core/version.ts';
 import { registerGridCommands } from '../grid/grid-commands.ts';
 import { registerNodeCommands } from '../grid/node-commands.ts';
 import { registerBackupCommands } from '../backup/backup-commands.ts';
+import { registerFlowCommands } from '../firstboot/flow-commands.ts';
 import { registerBuildCommands } from '../builder/build-commands.ts';
 import { registerFirstbootCommands } from '../firstboot/firstboot-command.ts';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerGridCommands(program);
   registerNodeCommands(program);
   registerBackupCommands(program);
+  registerFlowCommands(program);
   registerBuildCommands(program);
   registerFirstbootCommands(program);
   // Every subcommand gets --version too, and throws instead of exiting, so the one handler decides.

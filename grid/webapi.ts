@@ -169,8 +169,10 @@ export class TahoeWebApi {
 
   /** Streams a file's bytes. */
   async get(cap: string, name?: string): Promise<Readable> {
-    const url = name ? `${this.base}/uri/${enc(cap)}/${encPath(name)}` : `${this.base}/uri/${enc(cap)}`;
-    const res = await this.request('download', url);
+    // A child is fetched by its own cap: by name, Tahoe labels `*.gz` with Content-Encoding: gzip and
+    // fetch() would hand back the *decompressed* bytes, so a backup would not match its sha256.
+    const target = name ? await this.childCap(cap, name) : cap;
+    const res = await this.request('download', `${this.base}/uri/${enc(target)}`);
     if (!res.body) throw new TahoeHttpError('download', res.status, 'empty body');
     return Readable.fromWeb(res.body as any);
   }
@@ -202,6 +204,14 @@ export class TahoeWebApi {
       if (error instanceof TahoeHttpError && error.status === 404) return undefined;
       throw error;
     }
+  }
+
+  /** The cap of `name` under a directory (read cap where we hold no write cap); 404 when absent. */
+  async childCap(dirCap: string, name: string): Promise<string> {
+    const info = await this.info(dirCap, name);
+    const cap: string | undefined = info?.[1]?.ro_uri ?? info?.[1]?.rw_uri;
+    if (!cap) throw new TahoeHttpError('download', 404, 'no such file');
+    return cap;
   }
 
   /** Lists a directory. */
@@ -253,7 +263,7 @@ export class TahoeWebApi {
   /** Renews leases on everything reachable from `dirCap` (deep check with add-lease), waiting for it. */
   async renewLeases(dirCap: string, timeoutMs = 300_000): Promise<{ objects: number; unhealthy: number }> {
     const handle = `sysback-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const params = new URLSearchParams({ t: 'start-deep-check', 'add-lease': 'true', 'ope-handle': handle, output: 'JSON' });
+    const params = new URLSearchParams({ t: 'start-deep-check', 'add-lease': 'true', ophandle: handle, output: 'JSON' });
     await this.request('lease renewal', `${this.base}/uri/${enc(dirCap)}?${params}`, { method: 'POST' });
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -1,0 +1,80 @@
+// Owns `sysback configure` (the "new" flow) and `sysback recover` (the "recover" flow) run directly,
+// without the first-boot question: on a device over SSH, in tests (`--root`, `--no-reboot`), and on
+// any Linux computer with Tahoe (the "by hand" journey: `sysback recover --root DIR`).
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { loadJsonConfig } from '../core/config/validate.ts';
+import { answersPassword, answersScript, validateAnswers, type Answers } from '../core/config/answers.ts';
+import { deviceConfigFromGrid, writeDeviceConfig } from '../core/config/device-config.ts';
+import { validateGridConfig } from '../core/config/grid-config.ts';
+import { createContext, type Context } from '../core/context.ts';
+import { DEVICE } from '../core/device-paths.ts';
+import { UserError } from '../core/errors.ts';
+import { createConsolePrompter, createScriptedPrompter, type Prompter } from '../core/prompter.ts';
+import { registeredFlows, type FlowOptions } from './flows.ts';
+import './configure.ts';
+import '../recovery/recover.ts';
+
+interface FlowCommandOptions {
+  root: string;
+  grid?: string;
+  answers?: string;
+  reboot: boolean;
+  transport?: string;
+}
+
+/** Seeds /etc/sysback/sysback.json from grid.json when the root has none. */
+async function seedDeviceConfig(ctx: Context, gridFile: string | undefined, transport: string | undefined): Promise<void> {
+  if (existsSync(ctx.path(DEVICE.config))) {
+    if (gridFile) ctx.log.info(`${DEVICE.config} exists: --grid is not needed and was not used`);
+    return;
+  }
+  if (!gridFile) throw new UserError(`this root has no ${DEVICE.config}`, 'pass --grid grid.json to seed it');
+  const grid = loadJsonConfig(gridFile, validateGridConfig);
+  if (transport !== undefined && transport !== 'mount' && transport !== 'webapi') {
+    throw new UserError(`--transport must be mount or webapi, not "${transport}"`);
+  }
+  const config = deviceConfigFromGrid(grid, transport ? { transport: transport as 'mount' | 'webapi' } : {});
+  await writeDeviceConfig(ctx, config);
+}
+
+async function prompterFor(answersFile: string | undefined, expected: 'new' | 'recover'): Promise<{ prompter: Prompter; answers: Answers | undefined }> {
+  if (!answersFile) {
+    return { prompter: createConsolePrompter({ input: process.stdin, output: process.stderr.isTTY ? process.stderr : process.stdout }), answers: undefined };
+  }
+  const answers = loadJsonConfig(answersFile, validateAnswers);
+  if (answers.mode !== expected) {
+    throw new UserError(`the answers file says mode "${answers.mode}", but this command runs "${expected}"`, `fix "mode" in ${answersFile}`);
+  }
+  const password = await answersPassword(answers, answersFile);
+  return { prompter: createScriptedPrompter(answersScript(answers, password), { origin: `the answers file ${answersFile}` }), answers };
+}
+
+function register(program: Command, name: 'configure' | 'recover', description: string): void {
+  program
+    .command(name)
+    .description(description)
+    .option('--root <dir>', 'device root', '/')
+    .option('--grid <file>', 'grid.json; seeds /etc/sysback/sysback.json when the root has none')
+    .option('--answers <file>', 'answers for a headless run (JSON: mode, alias, password or passwordFile, ...)')
+    .option('--transport <kind>', 'mount or webapi, when seeding the device config')
+    .option('--no-reboot', 'do everything but reboot; print what the reboot would do')
+    .action(async (options: FlowCommandOptions) => {
+      const ctx = createContext({ root: options.root });
+      await seedDeviceConfig(ctx, options.grid, options.transport);
+      const { prompter, answers } = await prompterFor(options.answers, name === 'configure' ? 'new' : 'recover');
+      const flowOptions: FlowOptions = {
+        answers,
+        answersFile: options.answers,
+        noReboot: !options.reboot,
+        replacesConfiguredRouter: name === 'recover',
+      };
+      const flows = registeredFlows();
+      await (name === 'configure' ? flows.configure : flows.recover)(ctx, prompter, flowOptions);
+    });
+}
+
+export function registerFlowCommands(program: Command): void {
+  register(program, 'configure', 'the "new" flow: cron, private and public Tahoe nodes, alias + password, identity file, first backup, recovery card, reboot');
+  register(program, 'recover', 'the "recover" flow: public node, pick your alias, password, decrypt, private node, restore a generation to the root, reboot');
+}
