@@ -88,7 +88,11 @@ export async function stopDeviceNode(ctx: Context, area: Area): Promise<boolean>
   return stopNode(nodeDir(ctx, area));
 }
 
-export function deviceNodeRunning(ctx: Context, area: Area): boolean {
+export async function deviceNodeRunning(ctx: Context, area: Area): Promise<boolean> {
+  if (systemdManaged(ctx)) {
+    const result = await ctx.runner.run(['systemctl', 'is-active', '--quiet', `sysback-tahoe@${area}.service`], { reject: false });
+    return result.exitCode === 0;
+  }
   return runningPid(nodeDir(ctx, area)) !== undefined;
 }
 

@@ -42,7 +42,7 @@ export function registerNodeCommands(program: Command): void {
       const config = readDeviceConfig(ctx);
       const out = [];
       for (const area of AREAS) {
-        const running = deviceNodeRunning(ctx, area);
+        const running = await deviceNodeRunning(ctx, area);
         const servers = running ? await nodeApi(config, area).connectedServers().catch(() => 0) : 0;
         out.push({ area, running, serversConnected: servers });
       }
