@@ -14,11 +14,11 @@ export const GPT_ESP_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 /** discoverable partitions: "Linux root (x86-64)", so systemd-repart and gpt-auto know it */
 export const GPT_ROOT_X86_64_TYPE = '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709';
 export const FIXED = {
-  diskGuid: '5b1c7a4e-0000-4000-8000-5359534241434b',
-  espGuid: '5b1c7a4e-0001-4000-8000-5359534241434b',
-  rootGuid: '5b1c7a4e-0002-4000-8000-5359534241434b',
-  rootFsUuid: '5b1c7a4e-0003-4000-8000-5359534241434b',
-  hashSeed: '5b1c7a4e-0004-4000-8000-5359534241434b',
+  diskGuid: '5b1c7a4e-0000-4000-8000-535953424143',
+  espGuid: '5b1c7a4e-0001-4000-8000-535953424143',
+  rootGuid: '5b1c7a4e-0002-4000-8000-535953424143',
+  rootFsUuid: '5b1c7a4e-0003-4000-8000-535953424143',
+  hashSeed: '5b1c7a4e-0004-4000-8000-535953424143',
   espVolumeId: '5b1c7a4e',
 };
 

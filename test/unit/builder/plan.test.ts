@@ -5,6 +5,7 @@ import { defaultBuildConfig } from '../../../builder/build-config.ts';
 import { readOverlaySources } from '../../../builder/overlay-sources.ts';
 import { computePlan, DEFAULT_SOURCE_DATE_EPOCH, type Plan, type PlanEntry } from '../../../builder/plan.ts';
 import { DEVICE_PACKAGES } from '../../../builder/target-rootfs.ts';
+import { validateDeviceConfig } from '../../../core/config/device-config.ts';
 import { UserError } from '../../../core/errors.ts';
 import { tcpGrid, torGrid } from './grid-fixture.ts';
 
@@ -155,4 +156,11 @@ test('overlay-only plans list no image outputs', (t) => {
 test('a layer that was not read is refused', (t) => {
   const baseOnly = readOverlaySources(overlaysDir, ['base']);
   t.throws(() => computePlan(torGrid, { config: defaultBuildConfig(), overlay: baseOnly, appBundle: 'x' }), { instanceOf: UserError, message: /tor/ });
+});
+
+test('the rendered device config validates against the device config schema, for TCP and Tor grids', (t) => {
+  for (const grid of [tcpGrid, torGrid]) {
+    const result = validateDeviceConfig(JSON.parse(content(plan(grid), '/etc/sysback/sysback.json')));
+    t.true(result.ok, JSON.stringify(result));
+  }
 });
