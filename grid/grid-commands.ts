@@ -38,9 +38,14 @@ export function registerGridCommands(program: Command): void {
     .option('--transport <kind>', 'device transport written to grid.json: mount or webapi', 'webapi')
     .option('--name <name>', 'grid name', 'demo')
     .option('--timeout <seconds>', 'bound for the grid to form', int('timeout'), 120)
+    .option('--tor-control-port <endpoint>', 'with --listen tor: the tor control port, tcp:127.0.0.1:PORT (never a default port)')
+    .option('--tor-socks-port <port>', "with --listen tor: that tor's SOCKS port (a bare number)", int('tor-socks-port'))
     .option('--json', 'print the status as JSON')
     .action(async (options) => {
       if (!['tcp', 'tor'].includes(options.listen)) throw new UserError(`--listen must be tcp or tor, not "${options.listen}"`);
+      if (options.listen === 'tor' && (!options.torControlPort || !options.torSocksPort)) {
+        throw new UserError('--listen tor needs --tor-control-port and --tor-socks-port', 'point them at a tor you run, never at a default port');
+      }
       if (!['mount', 'webapi'].includes(options.transport)) throw new UserError(`--transport must be mount or webapi`);
       const ctx = createContext();
       const { status } = await initGrid(ctx, options.dir, {
@@ -50,6 +55,7 @@ export function registerGridCommands(program: Command): void {
         transport: options.transport,
         name: options.name,
         timeoutMs: options.timeout * 1000,
+        ...(options.listen === 'tor' ? { tor: { controlPort: options.torControlPort, socksPort: options.torSocksPort } } : {}),
       });
       ctx.log.info(`grid created in ${status.dir}; grid.json is ready; stop it with: sysback grid stop --dir ${options.dir}`);
       printStatus(status, Boolean(options.json));

@@ -54,6 +54,8 @@ export interface InitOptions {
   shares?: Shares;
   /** bound for the grid to form during init, ms */
   timeoutMs: number;
+  /** the tor every node uses when listen is "tor" (explicit ports, never 9050/9150) */
+  tor?: { controlPort: string; socksPort: number };
 }
 
 export interface NodeStatus {
@@ -121,9 +123,10 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
   if (existsSync(files.grid) || existsSync(files.local)) {
     throw new UserError(`${files.dir} already holds a grid`, 'use `sysback grid start`, or choose a new directory');
   }
-  if (options.listen === 'tor') {
-    throw new UserError('listening on Tor is not available for local grids yet', 'use --listen tcp');
+  if (options.listen === 'tor' && !options.tor) {
+    throw new UserError('a grid on Tor needs the tor to use', 'pass --tor-control-port tcp:127.0.0.1:PORT and --tor-socks-port PORT');
   }
+  const tor = options.listen === 'tor' ? options.tor : undefined;
   if (options.storage < 1 || options.introducers < 1) throw new UserError('a grid needs at least one introducer and one storage node');
   if (options.introducers < 2) ctx.log.warn('the seed recommends at least two introducers');
   const shares = options.shares ?? sharesFor(options.storage);
@@ -136,9 +139,11 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
 
   const ports = await freePorts(options.introducers + options.storage * 2 + 1);
   const take = () => ports.shift()!;
+  // over Tor, tahoe picks each node's local onion port itself (create-* --listen=tor)
+  const tubPort = () => (tor ? {} : { tubPort: take() });
   const nodes: LocalNode[] = [];
-  for (let i = 1; i <= options.introducers; i++) nodes.push({ name: `introducer-${i}`, role: 'introducer', tubPort: take() });
-  for (let i = 1; i <= options.storage; i++) nodes.push({ name: `storage-${i}`, role: 'storage', tubPort: take(), webPort: take() });
+  for (let i = 1; i <= options.introducers; i++) nodes.push({ name: `introducer-${i}`, role: 'introducer', ...tubPort() });
+  for (let i = 1; i <= options.storage; i++) nodes.push({ name: `storage-${i}`, role: 'storage', ...tubPort(), webPort: take() });
   nodes.push({ name: 'gateway', role: 'client', webPort: take() });
   const local: LocalGrid = { format: LOCAL_FORMAT, tahoe: where, nodes };
   writeFileSync(files.local, JSON.stringify(local, null, 2) + '\n');
@@ -148,7 +153,7 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
     const introducers: Array<{ name: string; furl: string }> = [];
     await ctx.log.step(`creating ${options.introducers} introducers`, async () => {
       for (const node of nodes.filter((n) => n.role === 'introducer')) {
-        await createNode(ctx.runner, tahoe, { dir: files.node(node.name), role: 'introducer', nickname: node.name, listen: { kind: 'tcp', port: node.tubPort! } });
+        await createNode(ctx.runner, tahoe, { dir: files.node(node.name), role: 'introducer', nickname: node.name, listen: tor ? { kind: 'tor' } : { kind: 'tcp', port: node.tubPort! }, ...(tor ? { tor } : {}) });
         await startNode(ctx.runner, tahoe, files.node(node.name));
       }
       for (const node of nodes.filter((n) => n.role === 'introducer')) {
@@ -161,7 +166,8 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
           dir: files.node(node.name),
           role: node.role,
           nickname: node.name,
-          listen: node.role === 'storage' ? { kind: 'tcp', port: node.tubPort! } : { kind: 'none' },
+          listen: node.role === 'storage' ? (tor ? { kind: 'tor' } : { kind: 'tcp', port: node.tubPort! }) : { kind: 'none' },
+          ...(tor ? { tor } : {}),
           webPort: node.webPort,
           shares,
           introducers,
@@ -180,6 +186,7 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
       shares,
       listen: options.listen,
       transport: options.transport,
+      ...(tor ? { tor } : {}),
     };
     const valid = validateGridConfig(grid);
     if (!valid.ok) throw new SysbackError(`internal: generated grid.json is invalid: ${JSON.stringify(valid.problems)}`);

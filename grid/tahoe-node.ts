@@ -73,9 +73,20 @@ export async function createNode(runner: Runner, tahoe: TahoeProgram, spec: Node
   if (existsSync(path.join(spec.dir, 'tahoe.cfg'))) {
     throw new SysbackError(`a Tahoe node already exists in ${spec.dir}`, { hint: 'remove it or pick another directory' });
   }
-  await runner.run(tahoe.argv(createArgs(spec), `create-${path.basename(spec.dir)}`), {
-    hint: `tahoe could not create the ${spec.role} node ${spec.nickname}`,
-  });
+  // Over Tor, create-* talks to tor's control port (ADD_ONION); txtorcon sometimes trips over a
+  // circuit event it has not seen yet (KeyError in torstate). That is transient: retry once, fresh.
+  const attempts = spec.listen.kind === 'tor' ? 2 : 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await runner.run(tahoe.argv(createArgs(spec), `create-${path.basename(spec.dir)}`), {
+        hint: `tahoe could not create the ${spec.role} node ${spec.nickname}`,
+      });
+      break;
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      rmSync(spec.dir, { recursive: true, force: true });
+    }
+  }
   const edits: Array<[string, string, string]> = [];
   if (spec.webPort && spec.role === 'introducer') edits.push(['node', 'web.port', `tcp:${spec.webPort}:interface=127.0.0.1`]);
   if (spec.reservedSpace && spec.role === 'storage') edits.push(['storage', 'reserved_space', spec.reservedSpace]);

@@ -1,0 +1,224 @@
+// Owns a private Tor network on 127.0.0.1 for tests and demos (DESIGN §6, notes/tor-testnet.md):
+// our own directory authorities and relays, plus client tors whose control and SOCKS ports Tahoe
+// nodes use. Contract (DESIGN §7, hard): every torrc has `TestingTorNetwork 1`, DirAuthority lines
+// pointing at loopback only, explicit non-default ports, `OutboundBindAddress 127.0.0.1`; so no tor
+// started here can reach the public Tor network. Every tor is started in its own session and stopped
+// by its PID. tor comes from the host or from the target root filesystem (grid/sysroot.ts).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GridUnreachableError, SysbackError } from '../core/errors.ts';
+import { freePorts } from '../core/ports.ts';
+import { stopProcess } from '../core/processes.ts';
+import type { Runner } from '../core/runner.ts';
+import { sysrootArgv } from './sysroot.ts';
+
+export interface TorNode {
+  name: string;
+  role: 'authority' | 'relay' | 'client';
+  dir: string;
+  controlPort: number;
+  orPort?: number;
+  dirPort?: number;
+  socksPort?: number;
+  fingerprint?: string;
+  v3ident?: string;
+  pid?: number;
+}
+
+export interface TorNetwork {
+  dir: string;
+  nodes: TorNode[];
+  /** client tors, for Tahoe nodes: control port as Tahoe wants it, bare SOCKS port */
+  clients: Array<{ name: string; controlPort: string; socksPort: number }>;
+  stop(): Promise<void>;
+}
+
+/** Runs a tor tool from the host or from `rootfs` (binding `dir` at its own path). */
+export function torArgv(rootfs: string | undefined, dir: string, slot: string, argv: readonly string[]): string[] {
+  const withEnv = ['env', 'MALLOC_ARENA_MAX=1', ...argv];
+  return rootfs ? sysrootArgv({ rootfs, scratch: path.join(dir, '.sysroot', slot), binds: [dir] }, withEnv) : withEnv;
+}
+
+/** Sends control-port commands (NULL auth, loopback only) and returns the reply text. */
+export function torControl(port: number, commands: readonly string[], timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection({ host: '127.0.0.1', port });
+    let text = '';
+    const timer = setTimeout(() => socket.destroy(new Error('control port timed out')), timeoutMs);
+    socket.on('connect', () => socket.write(['AUTHENTICATE', ...commands, 'QUIT'].map((c) => `${c}\r\n`).join('')));
+    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+}
+
+/** The torrc of a node (pure). */
+export function torrc(node: TorNode, authorities: readonly TorNode[], files: { geoip: string; bandwidth: string }): string {
+  const lines = [
+    '# sysback private test network: never the public Tor network',
+    'TestingTorNetwork 1',
+    ...authorities.map((a) => `DirAuthority ${a.name} orport=${a.orPort} v3ident=${a.v3ident} 127.0.0.1:${a.dirPort} ${a.fingerprint}`),
+    `DataDirectory ${node.dir}`,
+    `Nickname ${node.name}`,
+    `PidFile ${node.dir}/tor.pid`,
+    `Log notice file ${node.dir}/notice.log`,
+    'RunAsDaemon 0',
+    `ControlPort 127.0.0.1:${node.controlPort}`,
+    'SafeLogging 0',
+    'ShutdownWaitLength 0',
+    'ConnLimit 60',
+    'OutboundBindAddress 127.0.0.1',
+    'PathsNeededToBuildCircuits 0.67',
+    'TestingDirAuthVoteHSDir *',
+    'TestingDirAuthVoteGuard *',
+    'V3AuthNIntervalsValid 2',
+    `GeoIPFile ${files.geoip}`,
+    `GeoIPv6File ${files.geoip}`,
+  ];
+  if (node.role === 'client') {
+    // a bare port: foolscap only reads SocksPort entries whose first word is a number
+    lines.push(`SocksPort ${node.socksPort}`);
+  } else {
+    lines.push(
+      `ORPort 127.0.0.1:${node.orPort}`,
+      'Address 127.0.0.1',
+      'SocksPort 0',
+      'AssumeReachable 1',
+      'ExitRelay 0',
+      'ExitPolicy reject *:*',
+      'ContactInfo sysback@test.invalid',
+    );
+  }
+  if (node.role === 'authority') {
+    lines.push(
+      `DirPort 127.0.0.1:${node.dirPort}`,
+      'AuthoritativeDirectory 1',
+      'V3AuthoritativeDirectory 1',
+      'V3AuthVotingInterval 10',
+      'V3AuthVoteDelay 2',
+      'V3AuthDistDelay 2',
+      'TestingV3AuthInitialVotingInterval 10',
+      'TestingV3AuthInitialVoteDelay 2',
+      'TestingV3AuthInitialDistDelay 2',
+      'AuthDirVoteStableGuaranteeMinUptime 0',
+      'AuthDirVoteStableGuaranteeMTBF 0',
+      `V3BandwidthsFile ${files.bandwidth}`,
+    );
+  }
+  for (const line of lines) {
+    if (/^DirAuthority /.test(line) && !/ 127\.0\.0\.1:\d+ /.test(line)) throw new SysbackError('refusing a DirAuthority off loopback');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await sleep(500);
+  }
+  throw new GridUnreachableError(`the private Tor network: ${what} not ready within ${Math.round(timeoutMs / 1000)} s`, 'see the notice.log files in the tor directory');
+}
+
+/**
+ * Creates and starts a private Tor network in `dir`: `authorities` + `relays` (5 or more in all, see
+ * the notes) then `clients` client tors once the consensus lists every relay.
+ */
+export async function startTorNetwork(
+  runner: Runner,
+  dir: string,
+  options: { rootfs?: string; authorities?: number; relays?: number; clients?: number; timeoutMs?: number } = {},
+): Promise<TorNetwork> {
+  const authorities = options.authorities ?? 3;
+  const relayCount = options.relays ?? 2;
+  const clientCount = options.clients ?? 1;
+  const timeoutMs = options.timeoutMs ?? 180_000;
+  if (authorities + relayCount < 5) throw new SysbackError('a private Tor network needs at least 5 relays counting authorities (onion services fail with fewer)');
+  mkdirSync(dir, { recursive: true });
+  const geoip = path.join(dir, 'empty-geoip');
+  writeFileSync(geoip, '');
+  const ports = await freePorts(authorities * 3 + relayCount * 2 + clientCount * 2);
+  const take = () => ports.shift()!;
+  const nodes: TorNode[] = [];
+  for (let i = 1; i <= authorities; i++) nodes.push({ name: `auth${i}`, role: 'authority', dir: path.join(dir, `auth${i}`), controlPort: take(), orPort: take(), dirPort: take() });
+  for (let i = 1; i <= relayCount; i++) nodes.push({ name: `relay${i}`, role: 'relay', dir: path.join(dir, `relay${i}`), controlPort: take(), orPort: take() });
+  for (let i = 1; i <= clientCount; i++) nodes.push({ name: `client${i}`, role: 'client', dir: path.join(dir, `client${i}`), controlPort: take(), socksPort: take() });
+
+  const started: TorNode[] = [];
+  const stop = async () => {
+    for (const node of [...started].reverse()) if (node.pid) await stopProcess(node.pid, `${node.dir}/torrc`, 5000);
+  };
+  try {
+    for (const node of nodes) mkdirSync(path.join(node.dir, 'keys'), { recursive: true, mode: 0o700 });
+    for (const node of nodes.filter((n) => n.role === 'authority')) {
+      await runner.run(
+        torArgv(options.rootfs, dir, `gencert-${node.name}`, [
+          'tor-gencert', '--create-identity-key', '--passphrase-fd', '0', '-m', '12', '-a', `127.0.0.1:${node.dirPort}`,
+          '-i', `${node.dir}/keys/authority_identity_key`, '-s', `${node.dir}/keys/authority_signing_key`, '-c', `${node.dir}/keys/authority_certificate`,
+        ]),
+        { input: '\n' },
+      );
+      node.v3ident = /^fingerprint (\w+)/m.exec(readFileSync(`${node.dir}/keys/authority_certificate`, 'utf8'))?.[1];
+    }
+    for (const node of nodes.filter((n) => n.role !== 'client')) {
+      writeFileSync(path.join(node.dir, 'none'), '');
+      const { stdout } = await runner.run(
+        torArgv(options.rootfs, dir, `fp-${node.name}`, ['tor', '--ignore-missing-torrc', '-f', `${node.dir}/none`, '--DataDirectory', node.dir, '--ORPort', '1', '--list-fingerprint']),
+      );
+      const last = stdout.trim().split('\n').pop() ?? '';
+      node.fingerprint = last.split(/\s+/).slice(1).join('');
+      if (!/^[0-9A-F]{40}$/.test(node.fingerprint)) throw new SysbackError(`tor gave no fingerprint for ${node.name}: ${last}`);
+    }
+    const relays = nodes.filter((n) => n.role !== 'client');
+    const bandwidth = path.join(dir, 'bandwidth');
+    writeFileSync(bandwidth, `${Math.floor(Date.now() / 1000)}\n${relays.map((r) => `node_id=$${r.fingerprint} bw=1000`).join('\n')}\n`);
+    const auths = nodes.filter((n) => n.role === 'authority');
+    for (const node of nodes) writeFileSync(path.join(node.dir, 'torrc'), torrc(node, auths, { geoip, bandwidth }));
+
+    const launch = (node: TorNode) => {
+      node.pid = runner.start(torArgv(options.rootfs, dir, `run-${node.name}`, ['tor', '-f', `${node.dir}/torrc`]), { logFile: path.join(node.dir, 'stdout.log') });
+      started.push(node);
+    };
+    // phase 1: authorities and relays, until every authority's consensus lists every relay
+    relays.forEach(launch);
+    await waitFor('consensus listing every relay', timeoutMs, async () => {
+      for (const auth of auths) {
+        const reply = await torControl(auth.controlPort, ['GETINFO ns/all']);
+        if ((reply.match(/^r /gm) ?? []).length < relays.length) return false;
+      }
+      return true;
+    });
+    // phase 2: clients (started earlier they would fetch an empty first consensus and wait)
+    const clients = nodes.filter((n) => n.role === 'client');
+    clients.forEach(launch);
+    await waitFor('client bootstrap', timeoutMs, async () => {
+      for (const client of clients) {
+        const reply = await torControl(client.controlPort, ['GETINFO status/bootstrap-phase']);
+        if (!/PROGRESS=100/.test(reply)) return false;
+      }
+      return true;
+    });
+    writeFileSync(path.join(dir, 'network.json'), JSON.stringify(nodes, null, 2) + '\n');
+    return {
+      dir,
+      nodes,
+      clients: clients.map((c) => ({ name: c.name, controlPort: `tcp:127.0.0.1:${c.controlPort}`, socksPort: c.socksPort! })),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export function torNetworkExists(dir: string): boolean {
+  return existsSync(path.join(dir, 'network.json'));
+}
