@@ -5,7 +5,6 @@
 // started here can reach the public Tor network. Every tor is started in its own session and stopped
 // by its PID. tor comes from the host or from the target root filesystem (grid/sysroot.ts).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GridUnreachableError, SysbackError } from '../core/errors.ts';
@@ -13,6 +12,7 @@ import { freePorts } from '../core/ports.ts';
 import { stopProcess } from '../core/processes.ts';
 import type { Runner } from '../core/runner.ts';
 import { sysrootArgv } from './sysroot.ts';
+import { bootstrapProgress, torControl } from './tor-control.ts';
 
 export interface TorNode {
   name: string;
@@ -39,25 +39,6 @@ export interface TorNetwork {
 export function torArgv(rootfs: string | undefined, dir: string, slot: string, argv: readonly string[]): string[] {
   const withEnv = ['env', 'MALLOC_ARENA_MAX=1', ...argv];
   return rootfs ? sysrootArgv({ rootfs, scratch: path.join(dir, '.sysroot', slot), binds: [dir] }, withEnv) : withEnv;
-}
-
-/** Sends control-port commands (NULL auth, loopback only) and returns the reply text. */
-export function torControl(port: number, commands: readonly string[], timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection({ host: '127.0.0.1', port });
-    let text = '';
-    const timer = setTimeout(() => socket.destroy(new Error('control port timed out')), timeoutMs);
-    socket.on('connect', () => socket.write(['AUTHENTICATE', ...commands, 'QUIT'].map((c) => `${c}\r\n`).join('')));
-    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-  });
 }
 
 /** The torrc of a node (pure). */
@@ -202,7 +183,7 @@ export async function startTorNetwork(
     await waitFor('client bootstrap', timeoutMs, async () => {
       for (const client of clients) {
         const reply = await torControl(client.controlPort, ['GETINFO status/bootstrap-phase']);
-        if (!/PROGRESS=100/.test(reply)) return false;
+        if (bootstrapProgress(reply) !== 100) return false;
       }
       return true;
     });
