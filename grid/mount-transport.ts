@@ -22,7 +22,7 @@
 //   it when complete (the seed's way in recovery; the web API is used only to see that it exists).
 // Cleanup: the mount is undone in every exit path (try/finally, plus SIGINT/SIGTERM/SIGHUP handlers
 // installed while mounted); rsync temp entries an interrupted copy left in the area are unlinked.
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +30,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SysbackError, UserError, VerifyError, EXIT } from '../core/errors.ts';
-import type { Runner } from '../core/runner.ts';
+import type { PipedProcess, Runner } from '../core/runner.ts';
 import { mountSshfs, type SshfsMount } from './sshfs.ts';
 import type { Transport, TransferProgress } from './transport.ts';
 import { localSourceSize, splitTargetName, tempBeside } from './webapi-transport.ts';
@@ -57,24 +57,66 @@ export interface MountTransportOptions {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Stops an rsync started under setsid and every process of its group: TERM, then KILL. */
+async function stopCopy(copy: PipedProcess): Promise<void> {
+  const pgid = copy.pid;
+  if (pgid) {
+    signalGroup(pgid, 'SIGTERM');
+    for (let i = 0; i < 30 && groupAlive(pgid); i++) await sleep(100);
+    if (groupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
+    for (let i = 0; i < 100 && groupAlive(pgid); i++) await sleep(100);
+  } else {
+    copy.kill('SIGKILL');
+  }
+  await copy.done.catch(() => undefined);
+}
+
 /**
- * Runs `fn` with `cleanup` guaranteed: after `fn` settles, and also when a signal arrives meanwhile
- * (then the signal is re-raised once cleanup is done, unless someone else handles it).
+ * Runs `fn` with `cleanup` guaranteed: after `fn` settles, and also when SIGINT/SIGTERM/SIGHUP arrives
+ * meanwhile. Our handler stays installed until the cleanup is done (so signal-exit, which execa uses,
+ * sees another listener and does not kill the process first), then the signal is raised again for
+ * whoever else handles it, or for the default action.
  */
 export async function withCleanup<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
   let cleaned: Promise<void> | undefined;
   const once = () => (cleaned ??= cleanup());
-  const handler = (signal: NodeJS.Signals) => {
+  const remove = () => {
     for (const s of SIGNALS) process.off(s, handler);
-    void once().finally(() => {
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
   };
+  let raised = false;
+  function handler(signal: NodeJS.Signals) {
+    if (raised) return;
+    raised = true;
+    void once()
+      .catch(() => undefined)
+      .finally(() => {
+        remove();
+        process.kill(process.pid, signal);
+      });
+  }
   for (const s of SIGNALS) process.on(s, handler);
   try {
     return await fn();
   } finally {
-    for (const s of SIGNALS) process.off(s, handler);
+    // on a signal, the handler removes itself once the cleanup is done
+    if (!raised) remove();
     await once();
   }
 }
@@ -125,15 +167,27 @@ export function createMountTransport(options: MountTransportOptions): Transport 
     }
   };
 
-  const mounted = async <T>(fn: (mnt: string) => Promise<T>): Promise<T> => {
+  // the rsync copying right now, stopped first when a signal or a failure ends the mount
+  let copying: PipedProcess | undefined;
+
+  /**
+   * Runs `fn` with the area mounted at `mountPoint`, unmounting in every exit path. `afterFailure`
+   * runs (after unmounting) when `fn` fails or a signal interrupts it.
+   */
+  const mounted = async <T>(fn: (mnt: string) => Promise<T>, afterFailure?: () => Promise<void>): Promise<T> => {
     // a node that is down is a GridUnreachableError before anything is mounted
     await api.welcome();
-    const unmount = async () => {
+    let succeeded = false;
+    const cleanup = async () => {
+      const copy = copying;
+      copying = undefined;
+      if (copy) await stopCopy(copy);
       const mount = current;
       current = undefined;
       await mount?.unmount();
+      if (!succeeded) await afterFailure?.();
     };
-    return withCleanup(unmount, async () => {
+    return withCleanup(cleanup, async () => {
       current = await mountSshfs(runner, {
         port: options.sftpPort,
         user: options.user,
@@ -141,21 +195,35 @@ export function createMountTransport(options: MountTransportOptions): Transport 
         knownHostsFile: options.knownHostsFile,
         mountPoint,
       });
-      return fn(mountPoint);
+      const result = await fn(mountPoint);
+      succeeded = true;
+      return result;
     });
   };
 
-  const rsync = async (from: string, to: string, progress: TransferProgress | undefined, total: number | undefined) => {
-    const child = runner.pipe(['rsync', '--times', '--whole-file', '--info=progress2', '--outbuf=L', from, to], {
+  /**
+   * rsync runs with its working directory inside the mount and names the area's side relatively, so
+   * if the mount vanished mid-copy it fails (ENOTCONN) instead of writing into the bare mount point.
+   */
+  const rsync = async (mnt: string, from: string, to: string, progress: TransferProgress | undefined, total: number | undefined) => {
+    // setsid: rsync forks a receiver and a generator; its own process group lets all three be
+    // stopped together (by the PID we started) before the unmount, which they would keep busy
+    const child = runner.pipe(['setsid', 'rsync', '--times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', from, to], {
+      cwd: mnt,
       hint: 'rsync could not copy the file through the sshfs mount',
     });
+    copying = child;
     child.stdin?.end();
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (text: string) => {
       const done = parseRsyncProgress(text);
       if (done !== undefined) progress?.(done, total);
     });
-    await child.done;
+    try {
+      await child.done;
+    } finally {
+      if (copying === child) copying = undefined;
+    }
   };
 
   /** Unlinks rsync temp entries an interrupted copy left beside `name` (Tahoe links them at open). */
@@ -191,7 +259,7 @@ export function createMountTransport(options: MountTransportOptions): Transport 
     kind: 'mount',
 
     async upload(source, dirCap, name, progress) {
-      const { parent } = splitTargetName(name);
+      splitTargetName(name);
       checkArea(dirCap);
       let spool: string | undefined;
       try {
@@ -205,16 +273,11 @@ export function createMountTransport(options: MountTransportOptions): Transport 
         }
         const size = localSourceSize(file);
         const before = await entryAt(api, dirCap, name);
-        try {
-          await mounted(async (mnt) => {
-            const target = path.join(mnt, name);
-            if (parent) mkdirSync(path.join(mnt, parent), { recursive: true });
-            await rsync(file, target, progress, size);
-          });
-        } catch (error) {
-          await removeTemps(dirCap, name);
-          throw error;
-        }
+        await mounted(
+          // --mkpath creates the parent directories (Tahoe SFTP mkdir makes real Tahoe directories)
+          (mnt) => rsync(mnt, file, `./${name}`, progress, size),
+          () => removeTemps(dirCap, name),
+        );
         const cap = await waitForLink(dirCap, name, size, before);
         progress?.(size, size);
         return cap;
@@ -231,7 +294,7 @@ export function createMountTransport(options: MountTransportOptions): Transport 
       const temp = tempBeside(localFile);
       try {
         await mounted(async (mnt) => {
-          await rsync(path.join(mnt, name), temp, progress, entry.size);
+          await rsync(mnt, `./${name}`, temp, progress, entry.size);
         });
         await rename(temp, localFile);
       } catch (error) {

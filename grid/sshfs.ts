@@ -4,10 +4,12 @@
 // no user or system ssh config (`-F /dev/null`), only the given key, public-key authentication only,
 // never a prompt (BatchMode), and the host key checked against a known_hosts file we wrote from the
 // node's host public key (or accepted on first use when none is given).
-// Contract: `mountSshfs` returns only once the mount is there, and on failure leaves no mount and no
+// Contract: `mountSshfs` returns only once the mount is there and a listing through it was answered
+// (sshfs may mount before its session is up), and on failure leaves no mount and no
 // sshfs process; `unmount()` tries `fusermount3 -u`, then `fusermount -u`, then a lazy `-z` unmount as
 // the last resort, then stops sshfs by PID; it may be called more than once.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GridUnreachableError, SysbackError, UserError, EXIT } from '../core/errors.ts';
 import { stopProcess } from '../core/processes.ts';
@@ -90,8 +92,10 @@ export async function clearStaleMount(runner: Runner, mountPoint: string): Promi
 export async function mountSshfs(runner: Runner, options: SshfsOptions): Promise<SshfsMount> {
   await clearStaleMount(runner, options.mountPoint);
   mkdirSync(options.mountPoint, { recursive: true });
-  if (readdirSync(options.mountPoint).length > 0) {
-    throw new UserError(`the mount point ${options.mountPoint} is not empty`, 'move its contents away; sysback mounts the area there');
+  const present = readdirSync(options.mountPoint);
+  if (present.length > 0) {
+    const some = present.slice(0, 3).join(', ') + (present.length > 3 ? ', ...' : '');
+    throw new UserError(`the mount point ${options.mountPoint} is not empty (${some})`, 'move its contents away; sysback mounts the area there');
   }
   const argv = sshfsArgv(options);
   const child = runner.pipe(argv, { hint: 'is the Tahoe node running with its SFTP frontend enabled?' });
@@ -117,24 +121,39 @@ export async function mountSshfs(runner: Runner, options: SshfsOptions): Promise
     },
   };
 
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (!mountAt(options.mountPoint)) {
-    if (exited) {
-      await mount.unmount();
-      const detail = exited.error instanceof SysbackError ? exited.error.message : 'sshfs exited';
-      if (/Connection refused|Connection reset|Connection closed|timed out/i.test(detail)) {
-        throw new GridUnreachableError(`the Tahoe SFTP frontend on 127.0.0.1:${options.port} does not answer (${detail})`);
-      }
-      throw new SysbackError(`mounting the Tahoe area with sshfs failed: ${detail}`, {
-        hint: 'check the SFTP account, its key and the known_hosts file',
-        exitCode: EXIT.command,
-      });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  const failed = async (cause: string): Promise<never> => {
+    // give sshfs a moment to exit and say why (ssh's own message is the best explanation)
+    for (let i = 0; i < 30 && !exited; i++) await sleep(100);
+    await mount.unmount();
+    const detail = exited?.error instanceof SysbackError ? exited.error.message : cause;
+    if (/Connection refused|Connection reset|Connection closed|timed out|not connected/i.test(detail)) {
+      throw new GridUnreachableError(`the Tahoe SFTP frontend on 127.0.0.1:${options.port} does not answer (${detail})`);
     }
+    throw new SysbackError(`mounting the Tahoe area with sshfs failed: ${detail}`, {
+      hint: 'check the SFTP account, its key and the known_hosts file',
+      exitCode: EXIT.command,
+    });
+  };
+  while (!mountAt(options.mountPoint)) {
+    if (exited) return failed('sshfs exited');
     if (Date.now() > deadline) {
       await mount.unmount();
-      throw new GridUnreachableError(`sshfs did not mount 127.0.0.1:${options.port} within ${Math.round((options.timeoutMs ?? 30_000) / 1000)} s`);
+      throw new GridUnreachableError(`sshfs did not mount 127.0.0.1:${options.port} within ${Math.round(timeoutMs / 1000)} s`);
     }
     await sleep(50);
   }
+  // sshfs 3.7 may mount before its SFTP session is up and then die (measured: 7 of 10 mounts to a
+  // closed port appeared first). Only a listing answered through the mount proves the session.
+  try {
+    await Promise.race([
+      readdir(options.mountPoint),
+      sleep(Math.max(deadline - Date.now(), 1_000)).then(() => Promise.reject(new Error('the first listing timed out'))),
+    ]);
+  } catch (error) {
+    return failed(`the mount does not answer: ${(error as Error).message}`);
+  }
+  if (exited || !mountAt(options.mountPoint)) return failed('sshfs exited');
   return mount;
 }

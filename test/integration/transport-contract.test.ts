@@ -9,10 +9,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DEVICE, underRoot } from '../../core/device-paths.ts';
 import { GridUnreachableError, SysbackError, UserError } from '../../core/errors.ts';
 import { createLog } from '../../core/log.ts';
 import { freePorts } from '../../core/ports.ts';
+import { isOurProcess } from '../../core/processes.ts';
 import { createRunner, type Runner } from '../../core/runner.ts';
 import { loadLocalGrid } from '../../grid/local-grid.ts';
 import { createMountTransport } from '../../grid/mount-transport.ts';
@@ -251,6 +253,55 @@ mountOnly('mount: a directory other than the SFTP root is refused with a hint', 
   t.regex(error!.message, /only the area its SFTP account is rooted at/);
   t.false(error!.message.includes('URI:'), 'no cap in the message');
   assertNothingLeft(t);
+});
+
+// A caller killed with SIGTERM in the middle of a mount upload: its handlers stop rsync, unmount and
+// unlink rsync's placeholder before it dies. The caller is a real separate node process.
+const CALLER = `
+import { createReadStream } from 'node:fs';
+import { createLog } from ${JSON.stringify(path.resolve('core/log.ts'))};
+import { createRunner } from ${JSON.stringify(path.resolve('core/runner.ts'))};
+import { createMountTransport } from ${JSON.stringify(path.resolve('grid/mount-transport.ts'))};
+import { TahoeWebApi } from ${JSON.stringify(path.resolve('grid/webapi.ts'))};
+const o = JSON.parse(process.env.SYSBACK_TEST_TRANSPORT);
+const transport = createMountTransport({ ...o, api: new TahoeWebApi(o.webPort), runner: createRunner(createLog({ level: 'warn' })) });
+await transport.upload({ file: o.file }, o.rootCap, 'sigterm/big.bin');
+`;
+
+mountOnly('mount: a caller killed with SIGTERM mid-upload leaves no mount, no sshfs, no rsync and no placeholder', async (t) => {
+  if (!available(t, 'mount')) return;
+  const file = path.join(work, 'big.bin');
+  writeFileSync(file, randomBytes(50 * 1024 * 1024));
+  const settings = {
+    webPort: new URL(api.base).port,
+    sftpPort: frontend.port,
+    user: frontend.user,
+    keyFile: frontend.keyFile,
+    knownHostsFile: frontend.knownHostsFile,
+    mountPoint,
+    rootCap: area,
+    file,
+  };
+  const pid = runner.start([process.execPath, '--import', 'tsx', '--input-type=module', '-e', CALLER], {
+    logFile: path.join(parent, 'sigterm-caller.log'),
+    env: { SYSBACK_TEST_TRANSPORT: JSON.stringify(settings) },
+    cwd: process.cwd(),
+  });
+  const alive = () => isOurProcess(pid, '--input-type=module');
+  // kill it once rsync is copying through the mount
+  const deadline = Date.now() + 60_000;
+  while (!processesMentioning(file).some((p) => p.cmdline.startsWith('rsync'))) {
+    if (Date.now() > deadline || !alive()) break;
+    await sleep(50);
+  }
+  t.true(mountsUnder(deviceRoot).length > 0, `the caller had mounted the area: ${readFileSync(path.join(parent, 'sigterm-caller.log'), 'utf8')}`);
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 300 && alive(); i++) await sleep(100);
+  t.false(alive(), 'the caller exited after cleaning up');
+  assertNothingLeft(t);
+  t.deepEqual(processesMentioning(file), [], 'no rsync remains');
+  const left = (await api.list(area, 'sigterm').catch(() => [])).map((e) => e.name);
+  t.deepEqual(left.filter((n) => n !== 'big.bin'), [], 'no rsync placeholder is left in the area');
 });
 
 // Last: the node goes down for good.

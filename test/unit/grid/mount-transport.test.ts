@@ -26,21 +26,21 @@ test('cleanup runs once after success and after failure, and its handlers are go
   t.is(process.listenerCount('SIGTERM'), before);
 });
 
-test('a signal while mounted runs the cleanup at once, and only once', async (t) => {
-  // another listener stands in for the program's own handler, so the signal is not re-raised here
-  const other = () => {};
+test('a signal while mounted runs the cleanup at once, only once, and is raised again afterwards', async (t) => {
+  // another listener stands in for the program's own handler, so the raised signal ends nothing here
+  let seen = 0;
+  const other = () => void seen++;
   process.on('SIGHUP', other);
   t.teardown(() => process.off('SIGHUP', other));
   let runs = 0;
-  let release!: () => void;
-  const work = new Promise<void>((resolve) => (release = resolve));
-  const guarded = withCleanup(async () => void runs++, async () => {
+  await withCleanup(async () => void runs++, async () => {
     process.emit('SIGHUP', 'SIGHUP');
     await new Promise((r) => setImmediate(r));
     t.is(runs, 1, 'cleaned up while the work was still running');
-    release();
-    await work;
   });
-  await guarded;
   t.is(runs, 1);
+  // the real SIGHUP raised again after the cleanup reaches the other listener
+  for (let i = 0; i < 100 && seen < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  t.true(seen >= 2, 'the signal reached the other listener again');
+  t.is(process.listenerCount('SIGHUP'), 1, 'only the other listener is left');
 });
