@@ -3,13 +3,21 @@
 // plan, --json results); progress goes to stderr through the log.
 import type { Command } from 'commander';
 import { createContext } from '../core/context.ts';
+import { UserError } from '../core/errors.ts';
+import { bootImage } from './boot-image.ts';
 import { runBuild, type BuildOptions } from './build.ts';
+import { runInstall } from './install.ts';
 
 function writeJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function registerBuildCommands(program: Command): void {
+  registerBuildCommand(program);
+  registerBootAndInstallCommands(program);
+}
+
+function registerBuildCommand(program: Command): void {
   program
     .command('build')
     .description('build a router image from grid.json: overlay, overlay.tar.gz, rootfs.tar, vmlinuz, initrd.img, disk.img')
@@ -60,4 +68,43 @@ function describePlan(plan: import('./plan.ts').Plan): string {
   for (const b of plan.boot.entries) lines.push(`boot entry "${b.title}": ${b.options}`);
   lines.push(`outputs: ${plan.outputs.join(' ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+function registerBootAndInstallCommands(program: Command): void {
+  program
+    .command('boot')
+    .description('boot a built image with its console on this terminal: disk.img in qemu (UEFI), or the tree in systemd-nspawn')
+    .argument('<dir>', 'the output directory of sysback build')
+    .option('--qemu', 'boot disk.img in qemu (the default)')
+    .option('--nspawn', 'boot the root tree in systemd-nspawn (no network)')
+    .option('--grid-port <port...>', 'loopback ports of the grid the guest may reach at 10.0.2.100:PORT (qemu)')
+    .option('--persist', 'keep what the boot writes (default: a throwaway snapshot)')
+    .option('--cmdline <word...>', 'extra init arguments for --nspawn, e.g. sysback.mode=recover')
+    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; gridPort?: string[]; persist?: boolean; cmdline?: string[] }) => {
+      if (opts.qemu && opts.nspawn) throw new UserError('choose one of --qemu and --nspawn');
+      const ctx = createContext();
+      const gridPorts = (opts.gridPort ?? []).map((p) => {
+        if (!/^\d{1,5}$/.test(p)) throw new UserError(`--grid-port ${p} is not a port number`);
+        return Number(p);
+      });
+      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline });
+      if (code !== 0) process.exitCode = code;
+    });
+
+  program
+    .command('install')
+    .description('install sysback on this running Debian box: packages, overlay, units; then ask now or arm the first boot and power off')
+    .requiredOption('--grid <file>', 'grid.json from `sysback grid init`')
+    .option('--config <file>', 'build.json (backup interval, retention, ...)')
+    .option('--root <dir>', 'install into this root instead of / (tests, chroots)', '/')
+    .option('--power-off', 'arm the first-boot hook and power off; the question comes at the next boot')
+    .option('--no-prompt', 'install only: neither ask now nor power off')
+    .option('--skip-apt', 'do not run apt-get (the packages are installed already)')
+    .option('--app <file>', 'the bundled app to install (default: this sysback)')
+    .option('--json', 'print what was done as JSON on stdout')
+    .action(async (opts: { grid: string; config?: string; root: string; powerOff?: boolean; prompt: boolean; skipApt?: boolean; app?: string; json?: boolean }) => {
+      const ctx = createContext({ root: opts.root });
+      const result = await runInstall(ctx, { gridFile: opts.grid, configFile: opts.config, powerOff: opts.powerOff, noPrompt: !opts.prompt, skipApt: opts.skipApt, appBundle: opts.app });
+      if (opts.json) writeJson(result);
+    });
 }

@@ -21,8 +21,8 @@ export const buildConfigSchema = z
     kernelCmdline: z.array(z.string().regex(/^[^\s]+$/, 'one word, no spaces')).default([]),
     /** serial console the image talks on (the last console= is /dev/console) */
     serialConsole: z.string().regex(/^tty[A-Za-z0-9]+$/).default('ttyS0'),
-    /** overlay layers laid in, in order (later layers win); "tor" is added when the grid listens over Tor */
-    layers: z.array(z.string().regex(/^[a-z0-9-]+$/)).default(['base']),
+    /** overlay layers laid in, in order (later layers win): "base" is sysback itself (also what `sysback install` lays on a running box), "image" what a whole image needs (fstab, hostname, network, root growth); "tor" is added when the grid listens over Tor */
+    layers: z.array(z.string().regex(/^[a-z0-9-]+$/)).default(['base', 'image']),
     /** size of the root file system in MiB (grown to the disk at first boot) */
     rootSizeMiB: z.number().int().min(512).max(65536).default(2048),
     /** seconds systemd-boot shows its menu (the "Recover" entry); 0 hides it unless a key is held */

@@ -28,7 +28,7 @@ const cleanups: (() => Promise<void>)[] = [];
 test.before(async (t) => {
   if (missing.length) return;
   image = await ensureTestImage();
-  t.log(`test image ${image.dir} (app: ${image.app}, ${image.built ? `built: ${JSON.stringify(image.seconds)}` : 'cached'})`);
+  t.log(`test image ${image.dir} (${image.built ? `built: ${JSON.stringify(image.seconds)}` : 'cached'})`);
 });
 
 test.after.always(async () => {

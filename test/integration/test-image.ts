@@ -16,7 +16,6 @@ import type { GridConfig } from '../../core/config/grid-config.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-export const STAND_IN = path.join(here, 'firstboot-stand-in.mjs');
 
 export const TEST_GRID: GridConfig = {
   format: 'sysback-grid/1',
@@ -30,14 +29,8 @@ export const TEST_GRID: GridConfig = {
 
 export const TEST_BUILD_CONFIG = { maskTor: true, kernelCmdline: ['panic=-1'], bootMenuTimeout: 0 };
 
-/** The real `sysback firstboot` exists once its module is in the tree. */
-export function realFirstbootAvailable(): boolean {
-  return existsSync(path.join(repo, 'firstboot', 'firstboot-command.ts'));
-}
-
 export interface TestImage {
   dir: string;
-  app: 'real' | 'stand-in';
   built: boolean;
   seconds: Record<string, number>;
 }
@@ -46,7 +39,7 @@ function sourcesDigest(app: string): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ grid: TEST_GRID, config: TEST_BUILD_CONFIG }));
   hash.update(imageLayerKey(imageLayerSpec([...DEVICE_PACKAGES, ...IMAGE_PACKAGES])));
-  hash.update(JSON.stringify(readOverlaySources(defaultOverlaysDir(), ['base', 'tor'])));
+  hash.update(JSON.stringify(readOverlaySources(defaultOverlaysDir(), ['base', 'image', 'tor'])));
   for (const file of readdirSync(path.join(repo, 'builder')).sort()) hash.update(readFileSync(path.join(repo, 'builder', file)));
   hash.update(readFileSync(app));
   return hash.digest('hex').slice(0, 16);
@@ -54,17 +47,12 @@ function sourcesDigest(app: string): string {
 
 export async function ensureTestImage(): Promise<TestImage> {
   const ctx = createContext();
-  let app = STAND_IN;
-  let kind: TestImage['app'] = 'stand-in';
-  if (realFirstbootAvailable()) {
-    const mod = (await import(path.join(repo, 'scripts', 'bundle.ts'))) as { bundle(): Promise<string> };
-    app = await mod.bundle();
-    kind = 'real';
-  }
+  const { bundle } = (await import(path.join(repo, 'scripts', 'bundle.ts'))) as { bundle(): Promise<string> };
+  const app = await bundle();
   const key = sourcesDigest(app);
   const top = path.join(cacheRoot(), 'test-images');
   const dir = path.join(top, key);
-  if (existsSync(path.join(dir, '.complete'))) return { dir, app: kind, built: false, seconds: {} };
+  if (existsSync(path.join(dir, '.complete'))) return { dir, built: false, seconds: {} };
   mkdirSync(top, { recursive: true });
   // keep one test image: older keys are removed (never another worker's partial of this key)
   for (const entry of readdirSync(top)) if (!entry.startsWith(key)) rmSync(path.join(top, entry), { recursive: true, force: true });
@@ -80,5 +68,5 @@ export async function ensureTestImage(): Promise<TestImage> {
     // another worker finished the same image first: use theirs
     rmSync(partial, { recursive: true, force: true });
   }
-  return { dir, app: kind, built: true, seconds: result.seconds };
+  return { dir, built: true, seconds: result.seconds };
 }

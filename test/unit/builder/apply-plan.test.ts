@@ -22,7 +22,7 @@ function withTemp(t: { teardown(fn: () => void): void }): string {
 function makePlan(dir: string, grid = tcpGrid, sourceDateEpoch?: number): Plan {
   const app = path.join(dir, 'sysback.mjs');
   writeFileSync(app, '#!/usr/bin/env node\nconsole.log("app")\n');
-  return computePlan(grid, { config: defaultBuildConfig(), overlay: readOverlaySources(overlaysDir, ['base', 'tor']), appBundle: app, sourceDateEpoch });
+  return computePlan(grid, { config: defaultBuildConfig(), overlay: readOverlaySources(overlaysDir, ['base', 'image', 'tor']), appBundle: app, sourceDateEpoch });
 }
 
 test('the overlay.tar.gz sha256 is the same across two builds of the same inputs', (t) => {
@@ -74,7 +74,7 @@ test('the overlay tree mirrors the archive: rendered files, modes, the app copie
 
 test('a missing app bundle is a clear error and leaves no half-written overlay', (t) => {
   const dir = withTemp(t);
-  const plan = computePlan(tcpGrid, { config: defaultBuildConfig(), overlay: readOverlaySources(overlaysDir, ['base']), appBundle: path.join(dir, 'missing.mjs') });
+  const plan = computePlan(tcpGrid, { config: defaultBuildConfig(), overlay: readOverlaySources(overlaysDir, ['base', 'image']), appBundle: path.join(dir, 'missing.mjs') });
   t.throws(() => applyPlan(plan, path.join(dir, 'out')), { message: /missing\.mjs/ });
   t.throws(() => lstatSync(path.join(dir, 'out/overlay')));
 });

@@ -10,7 +10,7 @@ import { UserError } from '../../../core/errors.ts';
 import { tcpGrid, torGrid } from './grid-fixture.ts';
 
 const overlaysDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../overlays');
-const overlay = readOverlaySources(overlaysDir, ['base', 'tor']);
+const overlay = readOverlaySources(overlaysDir, ['base', 'image', 'tor']);
 
 function plan(grid = tcpGrid, overrides = {}): Plan {
   return computePlan(grid, { config: defaultBuildConfig(overrides), overlay, appBundle: '/build/dist/sysback.mjs' });
@@ -154,7 +154,7 @@ test('overlay-only plans list no image outputs', (t) => {
 });
 
 test('a layer that was not read is refused', (t) => {
-  const baseOnly = readOverlaySources(overlaysDir, ['base']);
+  const baseOnly = readOverlaySources(overlaysDir, ['base', 'image']);
   t.throws(() => computePlan(torGrid, { config: defaultBuildConfig(), overlay: baseOnly, appBundle: 'x' }), { instanceOf: UserError, message: /tor/ });
 });
 
