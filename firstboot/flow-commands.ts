@@ -11,8 +11,9 @@ import { createContext, type Context } from '../core/context.ts';
 import { DEVICE } from '../core/device-paths.ts';
 import { UserError } from '../core/errors.ts';
 import { createConsolePrompter, createScriptedPrompter, type Prompter } from '../core/prompter.ts';
-import { registeredFlows, type FlowOptions } from './flows.ts';
+import { registeredFlows } from './flows.ts';
 import './configure.ts';
+import type { RecoverOptions } from '../recovery/recover.ts';
 import '../recovery/recover.ts';
 
 interface FlowCommandOptions {
@@ -21,6 +22,8 @@ interface FlowCommandOptions {
   answers?: string;
   reboot: boolean;
   transport?: string;
+  /** recover only: list what the restore would change, write nothing under the root */
+  dryRun?: boolean;
 }
 
 /** Seeds /etc/sysback/sysback.json from grid.json when the root has none. */
@@ -51,8 +54,11 @@ async function prompterFor(answersFile: string | undefined, expected: 'new' | 'r
 }
 
 function register(program: Command, name: 'configure' | 'recover', description: string): void {
-  program
-    .command(name)
+  const command = program.command(name);
+  if (name === 'recover') {
+    command.option('--dry-run', 'list what the restore would change (added, changed, unchanged) and stop: no file under the root, no state');
+  }
+  command
     .description(description)
     .option('--root <dir>', 'device root', '/')
     .option('--grid <file>', 'grid.json; seeds /etc/sysback/sysback.json when the root has none')
@@ -63,11 +69,12 @@ function register(program: Command, name: 'configure' | 'recover', description: 
       const ctx = createContext({ root: options.root });
       await seedDeviceConfig(ctx, options.grid, options.transport);
       const { prompter, answers } = await prompterFor(options.answers, name === 'configure' ? 'new' : 'recover');
-      const flowOptions: FlowOptions = {
+      const flowOptions: RecoverOptions = {
         answers,
         answersFile: options.answers,
         noReboot: !options.reboot,
         replacesConfiguredRouter: name === 'recover',
+        ...(options.dryRun ? { dryRun: true } : {}),
       };
       const flows = registeredFlows();
       await (name === 'configure' ? flows.configure : flows.recover)(ctx, prompter, flowOptions);

@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../core/atomic-write.ts';
 import type { Context } from '../core/context.ts';
 import { readDeviceConfig, validateDeviceConfig, writeDeviceConfig, type DeviceConfig } from '../core/config/device-config.ts';
 import { DEVICE } from '../core/device-paths.ts';
-import { CorruptError, NoSpaceError, UserError, WrongPasswordError } from '../core/errors.ts';
+import { CorruptError, EXIT, NoSpaceError, SysbackError, UnknownAliasError, UserError, WrongPasswordError } from '../core/errors.ts';
 import type { Prompter } from '../core/prompter.ts';
 import { configuredState, digestCap, writeState } from '../core/state.ts';
 import { ARCHIVES_DIR, LATEST_NAME, MANIFEST_NAME, parseManifest, type Generation, type Manifest } from '../backup/manifest.ts';
@@ -62,6 +62,14 @@ async function chooseIdentity(ctx: Context, prompter: Prompter, publicApi: Tahoe
     const chosen = await prompter.pick('Which router is yours? Type part of its alias (or paste your recovery card read cap)', aliases, {
       key: 'alias',
       accept: (typed) => CARD.test(typed.replace(/\s+/g, '')),
+      // no published alias matched what was typed (or what the answers file says): exit 13, not 2
+      onExhausted: (reason) =>
+        options.answers?.alias
+          ? new UnknownAliasError(options.answers.alias)
+          : new SysbackError(`no published alias was chosen: ${reason}`, {
+              hint: 'check the spelling, or type the read cap printed on your recovery card',
+              exitCode: EXIT.unknownAlias,
+            }),
     });
     armored = CARD.test(chosen.replace(/\s+/g, '')) ? await fetchIdentityByCard(publicApi, chosen) : await fetchIdentity(publicApi, config.grid.publicDirectory, chosen);
   }
