@@ -78,10 +78,17 @@ export function createWebApiTransport(api: TahoeWebApi): Transport {
       if (parent) await api.mkdirIn(dirCap, parent);
       const input = source instanceof Readable ? source : createReadStream(source.file);
       const body = input.pipe(counting(progress, total));
-      // a failing source must fail the upload, not leave the request hanging
-      input.once('error', (error: Error) => body.destroy(error));
+      // a failing source must fail the upload with its own error (not hang, and not pass for an
+      // unreachable node); Tahoe links nothing for a request body that never completed
+      let sourceError: Error | undefined;
+      input.once('error', (error: Error) => {
+        sourceError = error;
+        body.destroy(error);
+      });
       try {
         return await api.put(body, { dirCap, name });
+      } catch (error) {
+        throw sourceError ?? error;
       } finally {
         if (!(source instanceof Readable)) input.destroy();
       }

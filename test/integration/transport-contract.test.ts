@@ -211,6 +211,19 @@ contract('uploading again to the same name replaces the file', async (t, kind, t
   t.deepEqual((await remoteEntries(area)).filter((n) => n.startsWith(`.over-${kind}`)), [], 'no rsync temp entry is left');
 });
 
+contract('a Readable source that fails midway fails the upload with its own error and links nothing', async (t, kind, transport) => {
+  async function* failing() {
+    yield randomBytes(256 * 1024);
+    yield randomBytes(256 * 1024);
+    throw new Error('archive stream broke');
+  }
+  const error = await t.throwsAsync(transport.upload(Readable.from(failing()), area, `broken-${kind}.bin`));
+  t.is(error!.message, 'archive stream broke');
+  t.is(await api.info(area, `broken-${kind}.bin`), undefined);
+  t.deepEqual((await remoteEntries(area)).filter((n) => n.includes(`broken-${kind}`)), []);
+  t.deepEqual(readdirSync(work).filter((n) => n.startsWith('sysback-spool-')), [], 'no spool file is left');
+});
+
 contract('uploading a missing local file fails with a clear error and leaves nothing', async (t, kind, transport) => {
   const before = await remoteEntries(area);
   const error = await t.throwsAsync(transport.upload({ file: path.join(work, 'no-such-file.tar.gz') }, area, `missing-${kind}.tar.gz`));
