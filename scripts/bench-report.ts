@@ -39,6 +39,8 @@ export interface RawRuns {
 export interface BenchInput {
   runs: RawRuns;
   rssMB: { backupWebapi: number[]; backupMount: number[]; unchanged: number[]; recover: number[] };
+  /** per transport (and the unchanged run): seconds of each logged backup step, per run */
+  backupSteps: { webapi: Record<string, number[]>; mount: Record<string, number[]>; unchanged: Record<string, number[]> };
   data: Record<string, number | string>;
   imageBuild: ImageBuild | null;
   notMeasured: Record<string, string>;
@@ -79,6 +81,9 @@ export function benchFigures(input: BenchInput) {
       unchanged: peak(input.rssMB.unchanged),
       recover: peak(input.rssMB.recover),
     },
+    backupSteps: Object.fromEntries(
+      Object.entries(input.backupSteps).map(([kind, steps]) => [kind, Object.fromEntries(Object.entries(steps).map(([name, v]) => [name, med(v)]))]),
+    ) as Record<'webapi' | 'mount' | 'unchanged', Record<string, number | null>>,
     imageBuild: input.imageBuild,
     data: input.data,
     notMeasured: input.notMeasured,
@@ -118,6 +123,9 @@ export function formatTable(f: BenchFigures): string {
   out.push('', `medians of ${Math.max(...Object.values(f.runs).map((v) => v.length))} runs where repeated; raw seconds: --json`);
   out.push(`data: ${Object.entries(f.data).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   out.push(`peak RSS by command: ${Object.entries(f.rssMB).map(([k, v]) => `${k} ${v ?? 'n/a'} MB`).join(', ')}`);
+  for (const [kind, steps] of Object.entries(f.backupSteps)) {
+    if (Object.keys(steps).length) out.push(`inside sysback backup (${kind}, medians): ${Object.entries(steps).map(([k, v]) => `${k} ${v ?? 'n/a'} s`).join(', ')}`);
+  }
   for (const [what, why] of Object.entries(f.notMeasured)) out.push(`not measured: ${what}: ${why}`);
   for (const w of f.warnings) out.push(`warning: ${w}`);
   if (f.imageBuild?.steps) out.push(`image build steps: ${Object.entries(f.imageBuild.steps).map(([k, v]) => `${k} ${v} s`).join(', ')}`);

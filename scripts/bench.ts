@@ -10,7 +10,7 @@
 // in --json mode. Contract: every process, router, grid and temp dir it starts is stopped/removed,
 // also on failure or Ctrl-C; a figure that cannot be measured is reported n/a with its reason.
 //
-// Options: --json  --repeat N (3)  --recover-runs N (= repeat)  --seed N (1)  --files N (3000)
+// Options: --json  --repeat N (3)  --recover-runs N (1: a recovery costs a minute or more)  --seed N (1)  --files N (3000)
 //          --big-mb N (50)  --no-build  --no-full-build  --build-timeout S (600)
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -43,7 +43,7 @@ const { values: opts } = parseArgs({
   },
 });
 const REPEAT = Math.max(1, Number(opts.repeat));
-const RECOVER_RUNS = Math.max(1, Number(opts['recover-runs'] ?? REPEAT));
+const RECOVER_RUNS = Math.max(1, Number(opts['recover-runs'] ?? 1));
 const PASSWORD = 'plum-kettle-orbit-Saturn-91';
 const PRIVATE_NODE = DEVICE.tahoe('private');
 
@@ -132,6 +132,22 @@ function parseSteps(stderr: string): Record<string, number> {
   return steps;
 }
 
+/** Short names for the backup's logged steps (their titles carry generation names and counts). */
+function backupStepName(title: string): string {
+  const known: Array<[string, string]> = [['checking', 'preflight'], ['uploading', 'archive+upload'], ['verifying', 'verify (download sha256 + check --verify)'], ['making', 're-link latest'], ['renewing', 'renew leases (deep-check add-lease)']];
+  return known.find(([prefix]) => title.startsWith(prefix))?.[1] ?? title;
+}
+
+/** Adds one run's step seconds (from the debug log) to `into`, plus what the steps do not cover. */
+function collectBackupSteps(into: Record<string, number[]>, stderr: string, wholeSeconds: number): void {
+  let covered = 0;
+  for (const [title, seconds] of Object.entries(parseSteps(stderr))) {
+    (into[backupStepName(title)] ??= []).push(seconds);
+    covered += seconds;
+  }
+  (into['other (node start-up, files list, fingerprint, manifest)'] ??= []).push(Math.max(0, wholeSeconds - covered));
+}
+
 function countFiles(dir: string): number {
   let n = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -150,6 +166,8 @@ async function main(): Promise<BenchInput> {
   const notMeasured: Record<string, string> = {};
   const warnings: string[] = [];
   const dataSummary: Record<string, number | string> = {};
+  const backupSteps: BenchInput['backupSteps'] = { webapi: {}, mount: {}, unchanged: {} };
+  const DEBUG = { SYSBACK_DEBUG: '1' };
   const alias = `bench-${Date.now().toString(36)}`;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sysback-bench-'));
   cleanups.push({ what: 'temp dir', fn: async () => rmSync(tmp, { recursive: true, force: true }) });
@@ -199,7 +217,7 @@ async function main(): Promise<BenchInput> {
   });
   await phase(`backup --force --transport mount x${REPEAT}`, async () => {
     for (let i = 0; i < REPEAT; i++) {
-      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--force', '--transport', 'mount', '--json']);
+      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--force', '--transport', 'mount', '--json'], DEBUG);
       if (result.exitCode !== 0) {
         const error = `sysback backup --transport mount failed (exit ${result.exitCode}): ${tail(result.stderr, 3).replace(/\n/g, ' | ')}`;
         notMeasured.backupMount = configureMountError ? `${configureMountError}; then ${error}` : error;
@@ -209,6 +227,7 @@ async function main(): Promise<BenchInput> {
       }
       runs.backupMount.push(seconds);
       rssMB.backupMount.push(mb);
+      collectBackupSteps(backupSteps.mount, result.stderr, seconds);
     }
     if (configureMountError) warnings.push(`${configureMountError} (the mount backups themselves then worked)`);
   });
@@ -230,22 +249,24 @@ async function main(): Promise<BenchInput> {
   // ---- sysback full backups (webapi) and unchanged re-backups ----
   await phase(`backup --force --transport webapi x${REPEAT}`, async () => {
     for (let i = 0; i < REPEAT; i++) {
-      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--force', '--transport', 'webapi', '--json']);
+      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--force', '--transport', 'webapi', '--json'], DEBUG);
       check(result, 'sysback backup --force --transport webapi');
       runs.backupWebapi.push(seconds);
       rssMB.backupWebapi.push(mb);
+      collectBackupSteps(backupSteps.webapi, result.stderr, seconds);
       const out = JSON.parse(result.stdout);
       if (out.latest?.size) dataSummary.sysbackArchiveMB = Number((out.latest.size / 1048576).toFixed(2));
     }
   });
   await phase(`unchanged re-backup (no --force) x${REPEAT}`, async () => {
     for (let i = 0; i < REPEAT; i++) {
-      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--transport', 'webapi', '--json']);
+      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--transport', 'webapi', '--json'], DEBUG);
       check(result, 'sysback backup (unchanged)');
       const status = JSON.parse(result.stdout).status;
       if (status !== 'unchanged') warnings.push(`unchanged re-backup ${i + 1} reported "${status}", not "unchanged"`);
       runs.unchanged.push(seconds);
       rssMB.unchanged.push(mb);
+      collectBackupSteps(backupSteps.unchanged, result.stderr, seconds);
     }
   });
 
@@ -301,6 +322,7 @@ async function main(): Promise<BenchInput> {
   return {
     runs,
     rssMB,
+    backupSteps,
     data: dataSummary,
     imageBuild,
     notMeasured,
