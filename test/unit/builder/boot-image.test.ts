@@ -1,0 +1,39 @@
+import test from 'ava';
+import { GUEST_GRID_ADDRESS, nspawnArgv, qemuArgv } from '../../../builder/boot-image.ts';
+import { UserError } from '../../../core/errors.ts';
+
+test('qemu: restricted user network, one loopback-only forward per grid port, throwaway snapshot, UEFI', (t) => {
+  const argv = qemuArgv({ disk: '/d/disk.img', vars: '/r/vars.fd', serial: { socket: '/r/s.sock', log: '/r/s.log' }, gridPorts: [3456, 41001] });
+  const netdev = argv[argv.indexOf('-netdev') + 1]!;
+  t.true(netdev.startsWith('user,id=n0,restrict=on'));
+  t.deepEqual(netdev.match(/guestfwd=[^,]+/g), [
+    `guestfwd=tcp:${GUEST_GRID_ADDRESS}:3456-cmd:socat - TCP:127.0.0.1:3456`,
+    `guestfwd=tcp:${GUEST_GRID_ADDRESS}:41001-cmd:socat - TCP:127.0.0.1:41001`,
+  ]);
+  t.true(argv.includes('file=/d/disk.img,format=raw,if=virtio,snapshot=on'));
+  t.true(argv.some((a) => a.includes('OVMF_CODE_4M.fd') && a.includes('readonly=on')));
+  t.true(argv.includes('if=pflash,format=raw,unit=1,file=/r/vars.fd'));
+  t.true(argv.includes('-no-reboot'));
+  t.deepEqual(argv.slice(argv.indexOf('-accel'), argv.indexOf('-accel') + 2), ['-accel', 'tcg']);
+  t.true(argv.includes('socket,id=ser0,path=/r/s.sock,server=on,wait=on,logfile=/r/s.log'));
+});
+
+test('qemu: --persist writes into the image; no ports means no forwards at all', (t) => {
+  const argv = qemuArgv({ disk: '/d/disk.img', vars: '/v', serial: 'stdio', persist: true });
+  t.true(argv.includes('file=/d/disk.img,format=raw,if=virtio'));
+  t.is(argv[argv.indexOf('-netdev') + 1], 'user,id=n0,restrict=on');
+  t.deepEqual(argv.slice(argv.indexOf('-serial'), argv.indexOf('-serial') + 2), ['-serial', 'mon:stdio']);
+});
+
+test('qemu: a port that is not a number is refused (no injection into the guestfwd command)', (t) => {
+  t.throws(() => qemuArgv({ disk: 'd', vars: 'v', serial: 'stdio', gridPorts: [Number('1;rm')] }), { instanceOf: UserError });
+  t.throws(() => qemuArgv({ disk: 'd', vars: 'v', serial: 'stdio', gridPorts: [70000] }), { instanceOf: UserError });
+});
+
+test('nspawn: always a private network, no registration, throwaway overlay unless persisted', (t) => {
+  const argv = nspawnArgv({ tree: '/t', initArgs: ['sysback.mode=recover'] });
+  for (const flag of ['--private-network', '--register=no', '--keep-unit', '--boot', '--volatile=overlay']) t.true(argv.includes(flag), flag);
+  t.deepEqual(argv.slice(argv.indexOf('--')), ['--', 'sysback.mode=recover']);
+  t.false(nspawnArgv({ tree: '/t', persist: true }).includes('--volatile=overlay'));
+  t.true(nspawnArgv({ tree: '/t', persist: true }).includes('--private-network'));
+});
