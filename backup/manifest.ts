@@ -16,11 +16,13 @@ export const ARCHIVES_DIR = 'archives';
 export const MANIFEST_NAME = 'manifest.json';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+/** a generation's file name in archives/ */
+export const GENERATION_NAME = /^SysBackup-\d{8}T\d{6}Z\.tar\.gz$/;
 
 export const generationSchema = z
   .object({
     /** file name in archives/ */
-    name: z.string().regex(/^SysBackup-\d{8}T\d{6}Z\.tar\.gz$/),
+    name: z.string().regex(GENERATION_NAME),
     created: z.string(),
     sha256,
     size: z.number().int().min(0),

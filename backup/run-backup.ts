@@ -4,7 +4,8 @@
 //   (mount + rsync, or the web API)   d) verify it through the web API, re-link the latest, record it
 //   in the manifest, prune old generations, renew leases.
 // Contract: the order of writes is upload → verify (size + sha256 of what the grid returns, and
-// check --verify) → re-link latest → manifest → prune, so a failed or interrupted run never removes or
+// check --verify) → manifest → re-link latest → prune (expired generations, and archives a killed
+// run linked but never recorded), so a failed or interrupted run never removes or
 // damages the last good backup; an unchanged system (same file metadata as the last good backup)
 // uploads nothing; two runs never overlap (backup/lock.ts); nothing is uploaded before shares.happy
 // servers are connected; caps never reach the log.
@@ -27,6 +28,7 @@ import { acquireLock } from './lock.ts';
 import {
   ARCHIVES_DIR,
   generationName,
+  GENERATION_NAME,
   LATEST_NAME,
   MANIFEST_NAME,
   parseManifest,
@@ -154,9 +156,17 @@ export async function runBackup(ctx: Context, options: BackupOptions = {}): Prom
       sysbackVersion: VERSION,
       patterns: list.patterns.map((p) => p.pattern),
     };
-    await ctx.log.step(`making ${name} the latest`, () => api.link(privateCap, LATEST_NAME, cap));
-    const { manifest, pruned } = withGeneration(previous, generation, config.backup.retention, now);
+    const { manifest, pruned: expired } = withGeneration(previous, generation, config.backup.retention, now);
+    // the manifest first: recovery restores its newest generation, so once it is written the new
+    // archive is the one restored even if we die before re-linking SysBackup.tar.gz (which then still
+    // names the previous generation, still listed); the other order left a latest no manifest knew
     await api.put(JSON.stringify(manifest, null, 2) + '\n', { dirCap: privateCap, name: MANIFEST_NAME });
+    await ctx.log.step(`making ${name} the latest`, () => api.link(privateCap, LATEST_NAME, cap));
+    // archives an interrupted run linked but never recorded are pruned too (only when the previous
+    // manifest was read: without it, archives/ is what recovery falls back to)
+    const orphans = previous ? await orphanArchives(api, privateCap, manifest) : [];
+    if (orphans.length) ctx.log.info(`removing ${orphans.length} archive(s) an interrupted run left unrecorded`);
+    const pruned = [...expired, ...orphans];
     for (const old of pruned) {
       await api.unlink(privateCap, `${ARCHIVES_DIR}/${old}`).catch((error: unknown) => {
         if (!(error instanceof TahoeHttpError && error.status === 404)) throw error;
@@ -183,6 +193,13 @@ async function latestStillThere(api: TahoeWebApi, privateCap: string, last: Good
   if (!last) return true;
   const cap: string | undefined = info[1]?.ro_uri ?? info[1]?.rw_uri;
   return cap !== undefined && digestCap(cap) === last.capDigest;
+}
+
+/** Generation files in archives/ that `manifest` does not list: left by a run killed before it recorded them. */
+async function orphanArchives(api: TahoeWebApi, privateCap: string, manifest: Manifest): Promise<string[]> {
+  const kept = new Set(manifest.generations.map((g) => g.name));
+  const listed = await api.list(privateCap, ARCHIVES_DIR).catch(() => []);
+  return listed.filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name)).map((e) => e.name);
 }
 
 async function renewLeases(ctx: Context, api: TahoeWebApi, privateCap: string) {
