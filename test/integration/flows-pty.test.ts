@@ -1,0 +1,302 @@
+// The two flows' prompts on a REAL pseudo-terminal inside a simulated router, typed at as a person
+// would (issue 4: "the prompts driven through a real pseudo-terminal"; "Ctrl-C at each prompt").
+// Python's pty module gives `sysback recover` / `sysback configure` (run in the router's chroot, no
+// answers file) a controlling terminal; the test waits for each prompt on the screen before typing.
+// Checked: Ctrl-C at the alias prompt (cooked mode: the terminal sends SIGINT) and at the password
+// prompt (raw mode: ETX) of both flows exits 130 with no state file and the terminal back in cooked
+// mode with echo; three wrong passwords exit 12; and a person recovers a router through the
+// type-ahead filter, a password that is never echoed, and the generation question.
+// Skips visibly without python3 (pty, termios).
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEVICE } from '../../core/device-paths.ts';
+import { EXIT } from '../../core/errors.ts';
+import { SimulatedRouter } from '../support/router.ts';
+import { sharedGrid, type TestGrid } from '../support/shared-grid.ts';
+
+const PASSWORD = 'plum-kettle-orbit-Saturn-91';
+const STAMP = Date.now().toString(36);
+const ALIAS = `pty-${STAMP}`;
+/** a bound so a broken prompt fails the test instead of hanging it (not a timing assertion) */
+const WAIT_MS = 300_000;
+
+const hasPython = spawnSync('python3', ['-c', 'import pty, termios'], { stdio: 'ignore' }).status === 0;
+
+// Runs argv on a new pty, relays our stdin to it and its output to our stdout; at the end prints the
+// exit status and the terminal's ICANON/ECHO flags (read through the master) as JSON on stderr.
+// (The same driver as prompt-pty.test.ts.)
+const PTY_DRIVER = String.raw`
+import json, os, pty, select, sys, termios
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def flags():
+    a = termios.tcgetattr(fd)
+    return {"icanon": bool(a[3] & termios.ICANON), "echo": bool(a[3] & termios.ECHO)}
+stdin_open = True
+while True:
+    watch = [fd] + ([0] if stdin_open else [])
+    ready, _, _ = select.select(watch, [], [])
+    if fd in ready:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            break
+        os.write(1, data)
+    if 0 in ready:
+        data = os.read(0, 4096)
+        if data:
+            os.write(fd, data)
+        else:
+            stdin_open = False
+_, status = os.waitpid(pid, 0)
+try:
+    after = flags()
+except Exception:
+    after = None
+code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+sys.stderr.write(json.dumps({"code": code, "signal": signal, "after": after}) + "\n")
+`;
+
+// The same chroot as SimulatedRouter.exec; the pty is the program's stdin, stdout and stderr.
+const CHROOT_SCRIPT = 'set -e\nm=$1; shift\nmount -t proc proc "$m/proc"\nmount --rbind /dev "$m/dev"\nexec chroot "$m" "$@"';
+
+interface PtyResult {
+  code: number | null;
+  signal: number | null;
+  after: { icanon: boolean; echo: boolean } | null;
+}
+
+/** `sysback ARGS` inside router `r`, on a pty: what the terminal showed, typing, and the end. */
+function sysbackOnPty(t: ExecutionContext, r: SimulatedRouter, args: string[]) {
+  const env = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'TERM=vt100'];
+  return onPty(t, ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', CHROOT_SCRIPT, 'router', r.root, 'env', '-i', ...env, DEVICE.bin, ...args]);
+}
+
+/** Any program on a pty. */
+function onPty(t: ExecutionContext, argv: string[]) {
+  const child = spawn('python3', ['-c', PTY_DRIVER, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  let stderr = '';
+  let closed = false;
+  const waiters: Array<() => void> = [];
+  child.stdout.on('data', (chunk: Buffer) => {
+    screen += chunk.toString('utf8');
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<PtyResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', () => {
+      closed = true;
+      for (const w of waiters.splice(0)) w();
+      try {
+        resolve(JSON.parse(stderr.trim().split('\n').at(-1) ?? '') as PtyResult);
+      } catch {
+        reject(new Error(`the pty driver did not report: ${stderr}`));
+      }
+    });
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+  });
+  return {
+    screen: () => screen,
+    /** resolves once the terminal has shown `text` `count` times in all */
+    async waitFor(text: string, count = 1): Promise<void> {
+      const deadline = Date.now() + WAIT_MS;
+      while (screen.split(text).length - 1 < count) {
+        if (closed || Date.now() > deadline) throw new Error(`the terminal never showed ${JSON.stringify(text)}; it showed:\n${screen}\n${stderr}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 500).unref();
+        });
+      }
+    },
+    type(text: string): void {
+      child.stdin.write(text);
+    },
+    async end(): Promise<PtyResult> {
+      child.stdin.end();
+      return exited;
+    },
+  };
+}
+
+let grid: TestGrid;
+let a: SimulatedRouter;
+const routers: SimulatedRouter[] = [];
+
+async function router(name: string): Promise<SimulatedRouter> {
+  const r = await SimulatedRouter.create(name, { grid: grid.grid, transport: 'webapi' });
+  routers.push(r);
+  return r;
+}
+
+const ptyTest = hasPython ? test.serial : test.skip;
+if (!hasPython) {
+  test('flows on a pseudo-terminal (skipped)', (t) => {
+    t.log('skipped: python3 with the pty and termios modules is not installed');
+    t.pass();
+  });
+}
+
+test.before(async () => {
+  if (!hasPython) return;
+  grid = await sharedGrid();
+  a = await router('pty-a');
+  a.write(DEVICE.filesList, '/etc/sysback\n/etc/myapp\n/var/spool/cron\n');
+  a.write('/etc/myapp/app.conf', 'typed by a person\n');
+  a.write('/root/answers.json', JSON.stringify({ mode: 'new', alias: ALIAS, password: PASSWORD }), 0o600);
+  const run = await a.sysback(['configure', '--answers', '/root/answers.json', '--no-reboot']);
+  if (run.exitCode !== 0) throw new Error(`router A could not be configured: ${run.stderr}`);
+});
+
+test.after.always(async () => {
+  for (const r of routers) await r.destroy().catch(() => {});
+  await grid?.release();
+});
+
+const ALIAS_PROMPT = 'Which router is yours?';
+
+/** The interrupted run: 130, said so, terminal restored, nothing configured or restored. */
+async function assertInterrupted(t: ExecutionContext, r: SimulatedRouter, pty: ReturnType<typeof sysbackOnPty>): Promise<void> {
+  await pty.waitFor('interrupted');
+  const result = await pty.end();
+  const screen = pty.screen();
+  t.is(result.code, EXIT.interrupted, screen);
+  t.is(result.signal, null, 'the interrupt was handled, not fatal');
+  t.regex(screen, /hint: nothing was half-applied/);
+  t.deepEqual(result.after, { icanon: true, echo: true }, 'the terminal is back in cooked mode with echo');
+  t.false(r.exists(DEVICE.state), 'no state file');
+  t.false(r.exists('/etc/myapp'), 'nothing restored');
+}
+
+let recovering: SimulatedRouter;
+
+ptyTest('recover: Ctrl-C at the alias prompt exits 130, nothing written', async (t) => {
+  recovering = await router('pty-b');
+  const pty = sysbackOnPty(t, recovering, ['recover', '--no-reboot']);
+  await pty.waitFor(ALIAS_PROMPT);
+  pty.type(STAMP.slice(0, 3));
+  pty.type('\x03');
+  await assertInterrupted(t, recovering, pty);
+});
+
+ptyTest('recover: a wrong password is re-asked with a reason, then Ctrl-C at the password prompt exits 130', async (t) => {
+  const pty = sysbackOnPty(t, recovering, ['recover', '--no-reboot']);
+  await pty.waitFor(ALIAS_PROMPT);
+  pty.type(`${ALIAS}\r`);
+  await pty.waitFor('Password: ');
+  pty.type('not-the-right-one-42\r');
+  await pty.waitFor('wrong password (2 tries left)');
+  await pty.waitFor('Password: ', 2);
+  pty.type('half-typ\x03');
+  await assertInterrupted(t, recovering, pty);
+  t.false(pty.screen().includes('not-the-right-one'), 'the password is not echoed');
+});
+
+ptyTest('recover: three wrong passwords exit 12, nothing written', async (t) => {
+  const pty = sysbackOnPty(t, recovering, ['recover', '--no-reboot']);
+  await pty.waitFor(ALIAS_PROMPT);
+  pty.type(`${ALIAS}\r`);
+  for (let i = 1; i <= 3; i += 1) {
+    await pty.waitFor('Password: ', i);
+    pty.type(`wrong-guess-number-${i}\r`);
+  }
+  await pty.waitFor('sysback: ');
+  const result = await pty.end();
+  const screen = pty.screen();
+  t.is(result.code, EXIT.wrongPassword, screen);
+  t.regex(screen, /wrong password, 3 times; nothing was changed/);
+  t.false(screen.includes('wrong-guess'));
+  t.false(recovering.exists(DEVICE.state));
+  t.false(recovering.exists('/etc/myapp'));
+});
+
+ptyTest('recover typed by a person: part of the alias, Enter on the one match, an unechoed password, "1" for the latest backup', async (t) => {
+  const pty = sysbackOnPty(t, recovering, ['recover', '--no-reboot']);
+  await pty.waitFor(ALIAS_PROMPT);
+  pty.type(`${STAMP}\r`);
+  await pty.waitFor(`1) ${ALIAS}`);
+  await pty.waitFor('Press Enter to choose it');
+  pty.type('\r');
+  await pty.waitFor('Password: ');
+  pty.type(`${PASSWORD}\r`);
+  await pty.waitFor('Restore which one?');
+  // "1", not a bare Enter: see the known failure at the end of this file
+  pty.type('1\r');
+  await pty.waitFor('would reboot now');
+  const result = await pty.end();
+  const screen = pty.screen();
+  t.is(result.code, 0, screen);
+  t.false(screen.includes(PASSWORD), 'the password was never echoed');
+  t.regex(screen, new RegExp(`Identity of "${ALIAS}" opened`));
+  t.is(recovering.read('/etc/myapp/app.conf'), 'typed by a person\n');
+  t.is(JSON.parse(recovering.read(DEVICE.state)).mode, 'recover');
+  t.deepEqual(result.after, { icanon: true, echo: true });
+});
+
+let fresh: SimulatedRouter;
+
+ptyTest('configure: Ctrl-C at the alias prompt exits 130, no state file', async (t) => {
+  fresh = await router('pty-new');
+  const pty = sysbackOnPty(t, fresh, ['configure', '--no-reboot']);
+  await pty.waitFor('Alias for this router');
+  pty.type('half');
+  pty.type('\x03');
+  await assertInterrupted(t, fresh, pty);
+});
+
+ptyTest('configure: Ctrl-C at the second password prompt exits 130, nothing published', async (t) => {
+  const alias = `pty-n-${STAMP}`;
+  const pty = sysbackOnPty(t, fresh, ['configure', '--no-reboot']);
+  await pty.waitFor('Alias for this router');
+  pty.type(`${alias}\r`);
+  await pty.waitFor('Password: ');
+  pty.type(`${PASSWORD}\r`);
+  await pty.waitFor('Password again: ');
+  pty.type('\x03');
+  await assertInterrupted(t, fresh, pty);
+  t.false(fresh.exists(DEVICE.recoveryCard));
+  t.is(await grid.api.info(grid.grid.publicDirectory, alias), undefined, 'nothing published under the alias');
+});
+
+// Known failure (core/prompter-input.ts, not this file's to fix): after a secret read in raw mode, the
+// Enter (a bare "\r") leaves `skipLineFeed` set, so the "\n" that the NEXT question's Enter sends in
+// cooked mode (ICRNL) is swallowed as the second half of a CRLF. A person who presses Enter to take the
+// default at "Restore which one?" right after the password sees nothing happen until a second Enter.
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const knownFailure = hasPython ? test.failing : test.skip;
+knownFailure('a bare Enter at a line prompt right after the password prompt takes the default (Enter is not swallowed)', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sysback-flows-pty-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const script = path.join(dir, 'prompt.mts');
+  await writeFile(
+    script,
+    [
+      `import { createConsolePrompter } from '${REPO}/core/prompter.ts';`,
+      'const p = createConsolePrompter();',
+      "await p.secret('Password');",
+      "p.say('GENERATION=' + await p.line('Restore which one?', { default: '1' }));",
+    ].join('\n'),
+  );
+  const pty = onPty(t, [process.execPath, '--import', 'tsx', script]);
+  await pty.waitFor('Password: ');
+  pty.type('s3cret-enough\r');
+  await pty.waitFor('Restore which one? [1]: ');
+  // Enter for the default, then "2" and Enter: a swallowed first Enter makes the answer "2"
+  pty.type('\r');
+  pty.type('2\r');
+  await pty.waitFor('GENERATION=');
+  const result = await pty.end();
+  t.is(result.code, 0, pty.screen());
+  t.regex(pty.screen(), /GENERATION=1/, 'the Enter took the default');
+});
