@@ -38,7 +38,8 @@ export interface RawRuns {
 
 export interface BenchInput {
   runs: RawRuns;
-  rssMB: { backupWebapi: number[]; backupMount: number[]; unchanged: number[]; recover: number[] };
+  /** peak VmHWM per command; `startup` is `sysback --help` (node + the bundle loaded, nothing done) */
+  rssMB: { startup: number[]; backupWebapi: number[]; backupMount: number[]; unchanged: number[]; recover: number[] };
   /** per transport (and the unchanged run): seconds of each logged backup step, per run */
   backupSteps: { webapi: Record<string, number[]>; mount: Record<string, number[]>; unchanged: Record<string, number[]> };
   data: Record<string, number | string>;
@@ -76,6 +77,7 @@ export function benchFigures(input: BenchInput) {
     seconds,
     runs: Object.fromEntries(Object.entries(input.runs).map(([k, v]) => [k, (v as number[]).map((x) => round(x, 2))])) as Record<keyof RawRuns, number[]>,
     rssMB: {
+      startup: peak(input.rssMB.startup),
       backupWebapi: peak(input.rssMB.backupWebapi),
       backupMount: peak(input.rssMB.backupMount),
       unchanged: peak(input.rssMB.unchanged),
@@ -110,7 +112,7 @@ export function formatTable(f: BenchFigures): string {
   rows.push(['backup, webapi (--force) vs tar czf + tahoe put', s(x.backupWebapi), s(x.seedBackup), r(f.backupVsSeed.webapi), `<= ${AIMS.backupVsSeed}`, f.aims.backupVsSeedWebapi ?? 'n/a']);
   rows.push(['backup, mount (--force) vs tar czf + tahoe put', s(x.backupMount), s(x.seedBackup), r(f.backupVsSeed.mount), `<= ${AIMS.backupVsSeed}`, f.aims.backupVsSeedMount ?? 'n/a']);
   rows.push(['unchanged re-backup vs full backup (webapi)', s(x.unchanged), s(x.backupWebapi), r(f.unchangedVsFull), `< ${AIMS.unchangedVsFull}`, f.aims.unchangedVsFull ?? 'n/a']);
-  rows.push(['peak RSS of sysback backup (VmHWM)', f.peakRssMB === null ? 'n/a' : `${f.peakRssMB} MB`, '', '', `< ${AIMS.peakRssMB} MB`, f.aims.peakRssMB ?? 'n/a']);
+  rows.push(['peak RSS of sysback backup (VmHWM)', f.peakRssMB === null ? 'n/a' : `${f.peakRssMB} MB`, f.rssMB.startup === null ? '' : `${f.rssMB.startup} MB (start-up, --help)`, '', `< ${AIMS.peakRssMB} MB`, f.aims.peakRssMB ?? 'n/a']);
   rows.push(['restore step (download+verify+extract) vs tahoe get + tar xzf', s(x.restoreStep), s(x.seedRestore), r(f.restoreVsSeed), '', '']);
   rows.push(['recover, password accepted -> reboot, vs tahoe get + tar xzf', s(x.recoverAfterPassword), s(x.seedRestore), r(f.recoverAfterPasswordVsSeed), '', '']);
   rows.push(['recover, whole command vs tahoe get + tar xzf', s(x.recoverWhole), s(x.seedRestore), r(f.recoverWholeVsSeed), '', '']);
@@ -131,7 +133,8 @@ export function formatTable(f: BenchFigures): string {
   if (f.imageBuild?.steps) out.push(`image build steps: ${Object.entries(f.imageBuild.steps).map(([k, v]) => `${k} ${v} s`).join(', ')}`);
   out.push('', 'where the time went:');
   const total = f.phases.reduce((a, p) => a + p.seconds, 0);
-  for (const p of f.phases) out.push(`  ${p.name.padEnd(44)} ${p.seconds.toFixed(1).padStart(7)} s`);
-  out.push(`  ${'total'.padEnd(44)} ${total.toFixed(1).padStart(7)} s`);
+  const width = Math.max(...f.phases.map((p) => p.name.length));
+  for (const p of f.phases) out.push(`  ${p.name.padEnd(width)} ${p.seconds.toFixed(1).padStart(7)} s`);
+  out.push(`  ${'total'.padEnd(width)} ${total.toFixed(1).padStart(7)} s`);
   return out.join('\n') + '\n';
 }

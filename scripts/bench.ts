@@ -162,7 +162,7 @@ function sha256File(file: string): string {
 
 async function main(): Promise<BenchInput> {
   const runs: RawRuns = { seedBackup: [], backupWebapi: [], backupMount: [], unchanged: [], seedRestore: [], recoverWhole: [], recoverAfterPassword: [], restoreStep: [], configure: [] };
-  const rssMB: BenchInput['rssMB'] = { backupWebapi: [], backupMount: [], unchanged: [], recover: [] };
+  const rssMB: BenchInput['rssMB'] = { startup: [], backupWebapi: [], backupMount: [], unchanged: [], recover: [] };
   const notMeasured: Record<string, string> = {};
   const warnings: string[] = [];
   const dataSummary: Record<string, number | string> = {};
@@ -204,6 +204,12 @@ async function main(): Promise<BenchInput> {
   });
   const listed = check(await a.sysback(['backup', '--list']), 'sysback backup --list').stdout.trim().split('\n').length;
   dataSummary.listedEntries = listed;
+  // the RSS floor: node with the bundle loaded and nothing done
+  for (let i = 0; i < REPEAT; i++) {
+    const { rssMB: mb, result } = await measuredSysback(a, ['--help']);
+    check(result, 'sysback --help');
+    rssMB.startup.push(mb);
+  }
 
   // ---- mount transport: needs the private node's SFTP frontend, which configure sets up when the
   // device's transport is mount; configure resumes safely, so switch and rerun it ----
@@ -356,7 +362,8 @@ async function measureImageBuild(gridJson: string, tmp: string, notMeasured: Rec
       errors[kind] = (error as Error).message.split('\n').slice(0, 3).join(' | ');
       notMeasured[kind === 'full' ? 'imageBuildFull' : 'imageBuildOverlayOnly'] = errors[kind]!;
     } finally {
-      rmSync(out, { recursive: true, force: true });
+      const removal = await timed(async () => rmSync(out, { recursive: true, force: true }));
+      phases.push({ name: `  (removing the ${kind} build output)`, seconds: removal.seconds });
     }
   };
   await attempt('overlayOnly', ['--overlay-only']);
