@@ -138,6 +138,10 @@ export class ConsoleInput {
     try {
       if (raw) this.input.setRawMode!(true);
       else if (this.isTTY && wasRaw) this.input.setRawMode?.(false);
+      // A "\n" pending as the second half of a raw-mode "\r\n" can only come from a raw read. In
+      // cooked mode the terminal turns Enter into "\n" (ICRNL): that is a real answer, never skipped,
+      // so Enter right after a password prompt takes the default instead of vanishing.
+      if (this.isTTY && !raw && this.buffer.length === 0) this.skipLineFeed = false;
       // listen (data, end, SIGINT) first, then show the prompt: a Ctrl-C typed the instant the
       // prompt appears must find the handler in place, or the default action would kill us
       const pending = this.readLine();

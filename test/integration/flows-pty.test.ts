@@ -269,13 +269,12 @@ ptyTest('configure: Ctrl-C at the second password prompt exits 130, nothing publ
   t.is(await grid.api.info(grid.grid.publicDirectory, alias), undefined, 'nothing published under the alias');
 });
 
-// Known failure (core/prompter-input.ts, not this file's to fix): after a secret read in raw mode, the
-// Enter (a bare "\r") leaves `skipLineFeed` set, so the "\n" that the NEXT question's Enter sends in
-// cooked mode (ICRNL) is swallowed as the second half of a CRLF. A person who presses Enter to take the
-// default at "Restore which one?" right after the password sees nothing happen until a second Enter.
+// Regression: after a secret read in raw mode, the Enter (a bare "\r") left `skipLineFeed` set, so the
+// "\n" that the NEXT question's Enter sends in cooked mode (ICRNL) was swallowed as the second half of a
+// CRLF: Enter at "Restore which one?" right after the password did nothing until a second Enter.
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const knownFailure = hasPython ? test.failing : test.skip;
-knownFailure('a bare Enter at a line prompt right after the password prompt takes the default (Enter is not swallowed)', async (t) => {
+const enterAfterSecret = hasPython ? test : test.skip;
+enterAfterSecret('a bare Enter at a line prompt right after the password prompt takes the default (Enter is not swallowed)', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sysback-flows-pty-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const script = path.join(dir, 'prompt.mts');
