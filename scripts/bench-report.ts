@@ -18,6 +18,8 @@ export interface Phase {
 export interface ImageBuild {
   overlayOnlySeconds: number | null;
   fullSeconds: number | null;
+  /** removing the build outputs afterwards (part of the bench's time, not of the build) */
+  removeOutputSeconds?: number;
   /** the builder's own per-step seconds of the full build */
   steps?: Record<string, number>;
   errors?: Record<string, string>;

@@ -363,7 +363,7 @@ async function measureImageBuild(gridJson: string, tmp: string, notMeasured: Rec
       notMeasured[kind === 'full' ? 'imageBuildFull' : 'imageBuildOverlayOnly'] = errors[kind]!;
     } finally {
       const removal = await timed(async () => rmSync(out, { recursive: true, force: true }));
-      phases.push({ name: `  (removing the ${kind} build output)`, seconds: removal.seconds });
+      build.removeOutputSeconds = (build.removeOutputSeconds ?? 0) + removal.seconds;
     }
   };
   await attempt('overlayOnly', ['--overlay-only']);
