@@ -23,6 +23,7 @@ const boots: NspawnBoot[] = [];
 
 test.before(async (t) => {
   if (missing.length) return;
+  t.timeout(1_800_000); // a cold image layer is built here when the cache is empty
   image = await ensureTestImage();
   t.log(`test image ${image.dir} (${image.built ? `built: ${JSON.stringify(image.seconds)}` : 'cached'})`);
 });

@@ -27,6 +27,7 @@ const cleanups: (() => Promise<void>)[] = [];
 
 test.before(async (t) => {
   if (missing.length) return;
+  t.timeout(1_800_000); // a cold image layer is built here when the cache is empty
   image = await ensureTestImage();
   t.log(`test image ${image.dir} (${image.built ? `built: ${JSON.stringify(image.seconds)}` : 'cached'})`);
 });
@@ -101,8 +102,14 @@ async function bootUntil(pattern: RegExp, timeoutMs: number, direct?: { append: 
 const serial = missing.length ? test.serial.skip : test.serial;
 if (missing.length) test('qemu boot tests need root and host programs', (t) => t.log(`skipped: missing ${missing.join(', ')}`));
 
+// Software emulation on a busy 2-core machine: a boot took up to 8 minutes while other suites ran.
+// t.timeout extends ava's inactivity timer for these tests only.
+const BOOT_MS = 900_000;
+const TEST_MS = 2 * BOOT_MS + 600_000;
+
 serial('UEFI boot of disk.img: the question comes on the serial console before any login prompt and takes an answer', async (t) => {
-  const { guest, before, retried } = await bootUntil(PROMPT, 600_000);
+  t.timeout(TEST_MS);
+  const { guest, before, retried } = await bootUntil(PROMPT, BOOT_MS);
   t.log(`qemu (UEFI, TCG) boot to the question: ${guest.console.elapsed().toFixed(1)} s${retried ? ' (after one retry: guest panic)' : ''}`);
   t.notRegex(before, LOGIN);
   t.notRegex(before, PANIC);
@@ -114,7 +121,8 @@ serial('UEFI boot of disk.img: the question comes on the serial console before a
 
 serial('the built kernel with sysback.mode=new on its command line skips the question', async (t) => {
   const append = [...kernelCmdline(defaultBuildConfig(TEST_BUILD_CONFIG)), 'sysback.mode=new'].join(' ');
-  const { guest, before } = await bootUntil(/mode=new/, 600_000, { append }, new RegExp(`${PROMPT.source}|${PANIC.source}`));
+  t.timeout(TEST_MS);
+  const { guest, before } = await bootUntil(/mode=new/, BOOT_MS, { append }, new RegExp(`${PROMPT.source}|${PANIC.source}`));
   t.notRegex(before, PROMPT);
   t.log(`qemu (direct kernel boot) to the first-boot command: ${guest.console.elapsed().toFixed(1)} s`);
   await guest.stop();
