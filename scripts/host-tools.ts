@@ -84,7 +84,8 @@ export async function ensureHostTools(runner: Runner, log: Log, tools: readonly 
 
 const ALL = [...new Set(Object.values(TOOLSETS).flat())];
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// (compare file names too: inside the bundle, import.meta.url is the bundle itself)
+if (process.argv[1] && path.basename(process.argv[1]) === 'host-tools.ts' && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const log = createLog();
   const runner = createRunner(log);
   if (process.argv.includes('--check')) {
