@@ -114,7 +114,7 @@ export function formatTable(f: BenchFigures): string {
   rows.push(['backup, webapi (--force) vs tar czf + tahoe put', s(x.backupWebapi), s(x.seedBackup), r(f.backupVsSeed.webapi), `<= ${AIMS.backupVsSeed}`, f.aims.backupVsSeedWebapi ?? 'n/a']);
   rows.push(['backup, mount (--force) vs tar czf + tahoe put', s(x.backupMount), s(x.seedBackup), r(f.backupVsSeed.mount), `<= ${AIMS.backupVsSeed}`, f.aims.backupVsSeedMount ?? 'n/a']);
   rows.push(['unchanged re-backup vs full backup (webapi)', s(x.unchanged), s(x.backupWebapi), r(f.unchangedVsFull), `< ${AIMS.unchangedVsFull}`, f.aims.unchangedVsFull ?? 'n/a']);
-  rows.push(['peak RSS of sysback backup (VmHWM)', f.peakRssMB === null ? 'n/a' : `${f.peakRssMB} MB`, f.rssMB.startup === null ? '' : `${f.rssMB.startup} MB (start-up, --help)`, '', `< ${AIMS.peakRssMB} MB`, f.aims.peakRssMB ?? 'n/a']);
+  rows.push(['peak RSS of sysback backup (VmHWM)', f.peakRssMB === null ? 'n/a' : `${f.peakRssMB} MB`, f.rssMB.startup == null ? '' : `${f.rssMB.startup} MB (start-up, --help)`, '', `< ${AIMS.peakRssMB} MB`, f.aims.peakRssMB ?? 'n/a']);
   rows.push(['restore step (download+verify+extract) vs tahoe get + tar xzf', s(x.restoreStep), s(x.seedRestore), r(f.restoreVsSeed), '', '']);
   rows.push(['recover, password accepted -> reboot, vs tahoe get + tar xzf', s(x.recoverAfterPassword), s(x.seedRestore), r(f.recoverAfterPasswordVsSeed), '', '']);
   rows.push(['recover, whole command vs tahoe get + tar xzf', s(x.recoverWhole), s(x.seedRestore), r(f.recoverWholeVsSeed), '', '']);
