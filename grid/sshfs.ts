@@ -128,6 +128,19 @@ export async function mountSshfs(runner: Runner, options: SshfsOptions): Promise
     for (let i = 0; i < 30 && !exited; i++) await sleep(100);
     await mount.unmount();
     const detail = exited?.error instanceof SysbackError ? exited.error.message : cause;
+    // ssh's own words decide: an answer that refuses us is not an unreachable node
+    if (/Permission denied/i.test(detail)) {
+      throw new SysbackError(`the Tahoe SFTP frontend refused the key for ${options.user}: ${detail}`, {
+        hint: 'the SFTP account does not list this key: enable the SFTP frontend again (it rewrites the accounts file) and restart the node',
+        exitCode: EXIT.command,
+      });
+    }
+    if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(detail)) {
+      throw new SysbackError(`the Tahoe SFTP frontend on 127.0.0.1:${options.port} showed a host key the known_hosts file does not list`, {
+        hint: `check that port ${options.port} is this device's own Tahoe node, then rewrite ${options.knownHostsFile ?? 'known_hosts'}`,
+        exitCode: EXIT.command,
+      });
+    }
     if (/Connection refused|Connection reset|Connection closed|timed out|not connected/i.test(detail)) {
       throw new GridUnreachableError(`the Tahoe SFTP frontend on 127.0.0.1:${options.port} does not answer (${detail})`);
     }

@@ -45,7 +45,7 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-function makeTransport(kind: TransportKind, overrides: { api?: TahoeWebApi; sftpPort?: number } = {}): Transport {
+function makeTransport(kind: TransportKind, overrides: { api?: TahoeWebApi; sftpPort?: number; keyFile?: string; knownHostsFile?: string } = {}): Transport {
   const useApi = overrides.api ?? api;
   if (kind === 'webapi') return createWebApiTransport(useApi);
   return createMountTransport({
@@ -53,8 +53,8 @@ function makeTransport(kind: TransportKind, overrides: { api?: TahoeWebApi; sftp
     runner,
     sftpPort: overrides.sftpPort ?? frontend.port,
     user: frontend.user,
-    keyFile: frontend.keyFile,
-    knownHostsFile: frontend.knownHostsFile,
+    keyFile: overrides.keyFile ?? frontend.keyFile,
+    knownHostsFile: overrides.knownHostsFile ?? frontend.knownHostsFile,
     mountPoint,
     rootCap: area,
     spoolDir: work,
@@ -254,6 +254,36 @@ mountOnly('mount: an SFTP frontend that does not answer gives GridUnreachableErr
   await transport.close();
   assertNothingLeft(t);
   t.false((await remoteEntries(area)).includes('nosftp.bin'));
+});
+
+mountOnly('mount: a key the SFTP account does not list is refused with a clear error and no mount', async (t) => {
+  if (!available(t, 'mount')) return;
+  const stranger = path.join(work, 'stranger-key');
+  await runner.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+  const file = path.join(work, 'stranger.bin');
+  writeFileSync(file, 'x');
+  const error = await t.throwsAsync(makeTransport('mount', { keyFile: stranger }).upload({ file }, area, 'stranger.bin'));
+  t.true(error instanceof SysbackError && !(error instanceof GridUnreachableError), String(error));
+  t.regex(error!.message, /Permission denied|sshfs/);
+  t.regex((error as SysbackError).hint ?? '', /SFTP account does not list this key/);
+  assertNothingLeft(t);
+  t.false((await remoteEntries(area)).includes('stranger.bin'));
+});
+
+mountOnly('mount: an impostor host key on the SFTP port is refused before anything is sent', async (t) => {
+  if (!available(t, 'mount')) return;
+  const impostor = path.join(work, 'impostor-host-key');
+  await runner.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', impostor]);
+  const knownHosts = path.join(work, 'impostor-known-hosts');
+  const impostorKey = readFileSync(`${impostor}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+  writeFileSync(knownHosts, `[127.0.0.1]:${frontend.port} ${impostorKey}\n`);
+  const file = path.join(work, 'impostor.bin');
+  writeFileSync(file, 'x');
+  const error = await t.throwsAsync(makeTransport('mount', { knownHostsFile: knownHosts }).upload({ file }, area, 'impostor.bin'));
+  t.true(error instanceof SysbackError && !(error instanceof GridUnreachableError), String(error));
+  t.regex(error!.message, /host key the known_hosts file does not list/);
+  assertNothingLeft(t);
+  t.false((await remoteEntries(area)).includes('impostor.bin'));
 });
 
 mountOnly('mount: a directory other than the SFTP root is refused with a hint', async (t) => {
