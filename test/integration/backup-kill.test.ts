@@ -8,7 +8,7 @@
 // taking the dead run's lock over and leaving no orphan generation behind. Two kills at chosen points
 // (polled through the web API) hit the windows random delays rarely hit: just after the new archive
 // is linked in archives/, and just after SysBackup.tar.gz is re-linked.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createLog } from '../../core/log.ts';
 import { createRunner } from '../../core/runner.ts';
@@ -83,7 +83,7 @@ function findBackupProcess(ancestor: number): number | undefined {
 }
 
 /** The private area holds a complete, verifiable latest backup that the manifest describes. */
-async function assertIntact(t: any, r: SimulatedRouter, label: string): Promise<void> {
+async function assertIntact(t: ExecutionContext, r: SimulatedRouter, label: string): Promise<void> {
   const api = privateApi(r);
   const m = await manifest(r);
   t.truthy(m, `${label}: a manifest`);
@@ -93,7 +93,7 @@ async function assertIntact(t: any, r: SimulatedRouter, label: string): Promise<
   const digest = await api.digest(latest);
   const described = m.generations.find((gen) => gen.sha256 === digest.sha256);
   t.truthy(described, `${label}: SysBackup.tar.gz (sha256 ${digest.sha256.slice(0, 12)}) is a generation of the manifest`);
-  t.is(digest.size, described?.size, `${label}: its size is the manifest's`);
+  t.is(described?.size ?? -1, digest.size, `${label}: its size is the manifest's`);
   const check = await api.check(latest, { verify: true });
   t.true(check.recoverable && check.healthy, `${label}: check --verify: ${check.summary}`);
   const listed = new Map((await generations(r)).map((e) => [e.name, e]));
@@ -157,7 +157,7 @@ serial(`SIGKILL of sysback backup at ${RUNS} random points leaves a complete, ve
 });
 
 /** archives/ holds exactly the manifest's generations: nothing an interrupted run left is kept for ever. */
-async function assertNoOrphans(t: any, r: SimulatedRouter, label: string): Promise<void> {
+async function assertNoOrphans(t: ExecutionContext, r: SimulatedRouter, label: string): Promise<void> {
   const m = await manifest(r);
   t.deepEqual((await generations(r)).map((e) => e.name).sort(), m!.generations.map((gen) => gen.name).sort(), `${label}: archives/ holds exactly the manifest's generations`);
 }
