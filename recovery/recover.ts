@@ -75,10 +75,12 @@ async function chooseIdentity(ctx: Context, prompter: Prompter, publicApi: Tahoe
   }
   let identity: Identity | undefined;
   let password = '';
+  let tries = 0;
   await prompter.secret('Password', {
     key: 'password',
     attempts: PASSWORD_ATTEMPTS,
     validate: async (typed) => {
+      tries += 1;
       try {
         identity = await decryptIdentity(armored, typed);
         password = typed;
@@ -88,7 +90,8 @@ async function chooseIdentity(ctx: Context, prompter: Prompter, publicApi: Tahoe
         throw error;
       }
     },
-    onExhausted: () => new WrongPasswordError(`wrong password, ${PASSWORD_ATTEMPTS} times; nothing was changed`),
+    // an answers file gives one password: say how many were really tried
+    onExhausted: () => new WrongPasswordError(`wrong password, ${tries} ${tries === 1 ? 'time' : 'times'}; nothing was changed`),
   });
   return { identity: identity!, password };
 }

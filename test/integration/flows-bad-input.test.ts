@@ -100,7 +100,7 @@ test.after.always(async () => {
 
 test.serial('wrong password: refused, exit 12, nothing written', async (t) => {
   const run = await recover(b, { alias: ALIAS, password: 'plum-kettle-orbit-Saturn-92' });
-  assertRefused(t, b, run, EXIT.wrongPassword, /wrong password/);
+  assertRefused(t, b, run, EXIT.wrongPassword, /wrong password, 1 time; nothing was changed/);
 });
 
 test.serial('unknown alias: exit 13 naming the alias, nothing written', async (t) => {

@@ -4,7 +4,8 @@
 // password and must come back with every listed file equal to A's (content, mode, owner, mtime,
 // links), the cron entry once. B's next backup goes to B's OWN new private directory, A's old
 // directory is untouched. Then someone unlinks the alias from the public directory (vandalism), B is
-// lost too, and router C recovers with the read cap of the recovery card alone.
+// lost too, and router C recovers with the read cap of the recovery card alone (through the first-boot
+// hook, `sysback firstboot`, which reads "mode" from the answers file; its next run is a no-op).
 // Runs inside simulated routers (overlayfs + chroot, test/support/router.ts) with the webapi transport.
 // Figures (t.log): the whole "new" flow, and "recover" from the password accepted to the reboot step.
 import test from 'ava';
@@ -248,14 +249,16 @@ test.serial('"recover" onto an empty router B brings every listed file back; B b
   await b.lose();
 });
 
-test.serial('after vandalism (alias unlinked from the public directory) router C recovers from the recovery card read cap alone', async (t) => {
+test.serial('after vandalism (alias unlinked from the public directory) router C recovers from the recovery card read cap alone, through `sysback firstboot`', async (t) => {
   t.truthy(snapshotB, 'needs the recover test');
   await grid.api.unlink(grid.grid.publicDirectory, ALIAS);
   t.is(await grid.api.info(grid.grid.publicDirectory, ALIAS), undefined, 'the alias is gone');
 
   const c = await router('cycle-c');
   answers(c, { mode: 'recover', recoveryCard: cardCap, password: PASSWORD });
-  const run = await timedSysback(c, ['recover', '--answers', '/root/answers.json', '--no-reboot']);
+  c.write('/root/cmdline', 'root=LABEL=root rw quiet\n');
+  // the first-boot hook reads "mode" from the answers file and runs the recover flow
+  const run = await timedSysback(c, ['firstboot', '--answers', '/root/answers.json', '--cmdline', '/root/cmdline', '--no-reboot']);
   t.is(run.exitCode, 0, run.stderr);
   assertSame(t, snapshotB, snapshot(c), 'C');
   t.is(c.read('/etc/myapp/after-recovery.txt'), 'written on B\n', "C has B's last backup (B re-published the identity)");
@@ -264,5 +267,10 @@ test.serial('after vandalism (alias unlinked from the public directory) router C
   // C re-published its identity: the alias is linked again, to the same (card) directory
   const relinked = await grid.api.info(grid.grid.publicDirectory, ALIAS);
   t.is(relinked?.[1]?.ro_uri, cardCap);
+  // the next boot of a configured router costs nothing
+  const again = await c.sysback(['firstboot', '--answers', '/root/answers.json', '--cmdline', '/root/cmdline', '--no-reboot']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.regex(again.stderr, /already configured; nothing to do/);
+  t.notRegex(again.stdout, /would reboot/);
   await c.lose();
 });

@@ -221,7 +221,7 @@ ptyTest('recover: three wrong passwords exit 12, nothing written', async (t) => 
   t.false(recovering.exists('/etc/myapp'));
 });
 
-ptyTest('recover typed by a person: part of the alias, Enter on the one match, an unechoed password, "1" for the latest backup', async (t) => {
+ptyTest('recover typed by a person: part of the alias, Enter on the one match, an unechoed password, Enter for the latest backup', async (t) => {
   const pty = sysbackOnPty(t, recovering, ['recover', '--no-reboot']);
   await pty.waitFor(ALIAS_PROMPT);
   pty.type(`${STAMP}\r`);
@@ -231,8 +231,7 @@ ptyTest('recover typed by a person: part of the alias, Enter on the one match, a
   await pty.waitFor('Password: ');
   pty.type(`${PASSWORD}\r`);
   await pty.waitFor('Restore which one?');
-  // "1", not a bare Enter: see the known failure at the end of this file
-  pty.type('1\r');
+  pty.type('\r'); // Enter: the default, the latest
   await pty.waitFor('would reboot now');
   const result = await pty.end();
   const screen = pty.screen();
