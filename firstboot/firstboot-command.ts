@@ -20,8 +20,8 @@ export function registerFirstbootCommands(program: Command, deps: Partial<Firstb
     .option('--root <dir>', 'the device root (a test tree, or / on the device)', '/')
     .option('--answers <file>', 'answers for a headless boot (default: /etc/sysback/answers.json, then the credential sysback.answers)')
     .option('--no-reboot', 'do everything but reboot; print what the reboot would do')
-    .option('--cmdline <file>', 'the kernel command line to read sysback.mode= from', '/proc/cmdline')
-    .action(async (opts: { root: string; answers?: string; reboot: boolean; cmdline: string }) => {
+    .option('--cmdline <file>', 'the kernel command line to read sysback.mode= from (default /proc/cmdline; PID 1\'s arguments in a container)')
+    .action(async (opts: { root: string; answers?: string; reboot: boolean; cmdline?: string }) => {
       const ctx = createContext({ root: opts.root });
       const console = () => createConsolePrompter({ input: process.stdin, output: consoleOutput() });
       await runFirstboot(

@@ -70,9 +70,19 @@ export function locateAnswers(ctx: Pick<Context, 'path'>, answersFile: string | 
   return undefined;
 }
 
+/**
+ * The command line systemd itself obeys: the kernel's, except inside a container (systemd-nspawn),
+ * where /proc/cmdline is the host's and PID 1's own arguments carry the words (as systemd's
+ * ConditionKernelCommandLine= reads them there).
+ */
+export function defaultCmdlineFile(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return env.container || existsSync('/run/systemd/container') ? '/proc/1/cmdline' : '/proc/cmdline';
+}
+
 async function readCmdline(file: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    // /proc/PID/cmdline separates words with NUL bytes
+    return (await readFile(file, 'utf8')).split('\0').join(' ');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw new UserError(`cannot read the kernel command line ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
@@ -110,7 +120,7 @@ export async function confirmRecoverOverConfigured(prompter: Prompter, alias: st
 export async function runFirstboot(ctx: Context, options: FirstbootOptions, deps: FirstbootDeps): Promise<FirstbootOutcome> {
   const state = readState(ctx);
   const configured = state !== undefined;
-  const cmdline = cmdlineMode(await readCmdline(options.cmdlineFile ?? '/proc/cmdline'));
+  const cmdline = cmdlineMode(await readCmdline(options.cmdlineFile ?? defaultCmdlineFile()));
   if (cmdline.problem) ctx.log.warn(cmdline.problem);
   if (configured && cmdline.mode !== 'recover') {
     ctx.log.info('sysback: this router is already configured; nothing to do');
