@@ -2,7 +2,7 @@
 // owner's PID. Contract: acquiring fails with LockedError while the owner is alive; a lock left by a
 // crashed or killed run (its PID gone, or now some other program) is taken over with a warning, so
 // it never blocks forever; release removes it only if it is still ours.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LockedError } from '../core/errors.ts';
 import { commandLineOf } from '../core/processes.ts';
@@ -27,7 +27,15 @@ export function acquireLock(file: string, onStale: (message: string) => void = (
   const body: LockBody = { pid: process.pid, started: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      writeFileSync(file, JSON.stringify(body) + '\n', { flag: 'wx', mode: 0o600 });
+      // written whole under a temp name, then hard-linked into place: link() is atomic and fails if
+      // the lock exists, so no reader ever sees a half-written lock
+      const temp = `${file}.${process.pid}.tmp`;
+      writeFileSync(temp, JSON.stringify(body) + '\n', { mode: 0o600 });
+      try {
+        linkSync(temp, file);
+      } finally {
+        rmSync(temp, { force: true });
+      }
       return {
         release() {
           try {
