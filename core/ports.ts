@@ -17,9 +17,21 @@ function listenOnce(port: number): Promise<number> {
   });
 }
 
+/**
+ * Ports are drawn at random below Linux's ephemeral range (32768+): the kernel's own "any free port"
+ * hands the same freshly closed ports to processes asking at the same moment (two grids starting
+ * side by side), and a listening port in the ephemeral range can collide with outgoing connections.
+ */
+const RANGE = { low: 20000, high: 32000 };
+
 export async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < count) ports.add(await listenOnce(0));
+  for (let tries = 0; ports.size < count; tries++) {
+    const port = RANGE.low + Math.floor(Math.random() * (RANGE.high - RANGE.low));
+    if (ports.has(port)) continue;
+    if (tries > count * 50) ports.add(await listenOnce(0));
+    else if (await isPortFree(port)) ports.add(port);
+  }
   return [...ports];
 }
 
