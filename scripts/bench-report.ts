@@ -88,7 +88,12 @@ export function benchFigures(input: BenchInput) {
     backupSteps: Object.fromEntries(
       Object.entries(input.backupSteps).map(([kind, steps]) => [kind, Object.fromEntries(Object.entries(steps).map(([name, v]) => [name, med(v)]))]),
     ) as Record<'webapi' | 'mount' | 'unchanged', Record<string, number | null>>,
-    imageBuild: input.imageBuild,
+    imageBuild: input.imageBuild && {
+      ...input.imageBuild,
+      overlayOnlySeconds: input.imageBuild.overlayOnlySeconds === null ? null : round(input.imageBuild.overlayOnlySeconds, 2),
+      fullSeconds: input.imageBuild.fullSeconds === null ? null : round(input.imageBuild.fullSeconds, 2),
+      ...(input.imageBuild.removeOutputSeconds === undefined ? {} : { removeOutputSeconds: round(input.imageBuild.removeOutputSeconds, 1) }),
+    },
     data: input.data,
     notMeasured: input.notMeasured,
     warnings: input.warnings,
