@@ -8,7 +8,7 @@
 // type-ahead filter, a password that is never echoed, and the generation question.
 // Skips visibly without python3 (pty, termios).
 import test, { type ExecutionContext } from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { hasPython, onPty as onPtyWith } from '../support/pty.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,55 +24,9 @@ const ALIAS = `pty-${STAMP}`;
 /** a bound so a broken prompt fails the test instead of hanging it (not a timing assertion) */
 const WAIT_MS = 300_000;
 
-const hasPython = spawnSync('python3', ['-c', 'import pty, termios'], { stdio: 'ignore' }).status === 0;
-
-// Runs argv on a new pty, relays our stdin to it and its output to our stdout; at the end prints the
-// exit status and the terminal's ICANON/ECHO flags (read through the master) as JSON on stderr.
-// (The same driver as prompt-pty.test.ts.)
-const PTY_DRIVER = String.raw`
-import json, os, pty, select, sys, termios
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-def flags():
-    a = termios.tcgetattr(fd)
-    return {"icanon": bool(a[3] & termios.ICANON), "echo": bool(a[3] & termios.ECHO)}
-stdin_open = True
-while True:
-    watch = [fd] + ([0] if stdin_open else [])
-    ready, _, _ = select.select(watch, [], [])
-    if fd in ready:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            data = b""
-        if not data:
-            break
-        os.write(1, data)
-    if 0 in ready:
-        data = os.read(0, 4096)
-        if data:
-            os.write(fd, data)
-        else:
-            stdin_open = False
-_, status = os.waitpid(pid, 0)
-try:
-    after = flags()
-except Exception:
-    after = None
-code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-sys.stderr.write(json.dumps({"code": code, "signal": signal, "after": after}) + "\n")
-`;
 
 // The same chroot as SimulatedRouter.exec; the pty is the program's stdin, stdout and stderr.
 const CHROOT_SCRIPT = 'set -e\nm=$1; shift\nmount -t proc proc "$m/proc"\nmount --rbind /dev "$m/dev"\nexec chroot "$m" "$@"';
-
-interface PtyResult {
-  code: number | null;
-  signal: number | null;
-  after: { icanon: boolean; echo: boolean } | null;
-}
 
 /** `sysback ARGS` inside router `r`, on a pty: what the terminal showed, typing, and the end. */
 function sysbackOnPty(t: ExecutionContext, r: SimulatedRouter, args: string[]) {
@@ -82,52 +36,7 @@ function sysbackOnPty(t: ExecutionContext, r: SimulatedRouter, args: string[]) {
 
 /** Any program on a pty. */
 function onPty(t: ExecutionContext, argv: string[]) {
-  const child = spawn('python3', ['-c', PTY_DRIVER, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let screen = '';
-  let stderr = '';
-  let closed = false;
-  const waiters: Array<() => void> = [];
-  child.stdout.on('data', (chunk: Buffer) => {
-    screen += chunk.toString('utf8');
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<PtyResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => {
-      closed = true;
-      for (const w of waiters.splice(0)) w();
-      try {
-        resolve(JSON.parse(stderr.trim().split('\n').at(-1) ?? '') as PtyResult);
-      } catch {
-        reject(new Error(`the pty driver did not report: ${stderr}`));
-      }
-    });
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-  });
-  return {
-    screen: () => screen,
-    /** resolves once the terminal has shown `text` `count` times in all */
-    async waitFor(text: string, count = 1): Promise<void> {
-      const deadline = Date.now() + WAIT_MS;
-      while (screen.split(text).length - 1 < count) {
-        if (closed || Date.now() > deadline) throw new Error(`the terminal never showed ${JSON.stringify(text)}; it showed:\n${screen}\n${stderr}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 500).unref();
-        });
-      }
-    },
-    type(text: string): void {
-      child.stdin.write(text);
-    },
-    async end(): Promise<PtyResult> {
-      child.stdin.end();
-      return exited;
-    },
-  };
+  return onPtyWith(t, argv, { waitMs: WAIT_MS });
 }
 
 let grid: TestGrid;
