@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { $ } from 'zx';
 import { ensureTargetRootfs } from '../builder/target-rootfs.ts';
 import { createLog } from '../core/log.ts';
@@ -48,7 +49,7 @@ try {
   const files = args.length ? args : ['test/**/*.test.ts'];
   const ava = $({ stdio: ['inherit', 'pipe', 'inherit'], nothrow: true, quiet: true })`npx ava --tap ${files}`;
   // ava's TAP summary (`# pass N`, `# fail N`, `# skip N`) is the count we report
-  for await (const line of ava.stdout) {
+  for await (const line of createInterface({ input: ava.stdout, crlfDelay: Infinity })) {
     process.stdout.write(`${line}\n`);
     const summary = /^# (pass|fail|skip|todo) (\d+)$/.exec(line);
     if (summary?.[1] === 'pass') passed = Number(summary[2]);
