@@ -23,7 +23,8 @@ let router: SimulatedRouter | undefined;
 test.before(async () => {
   if (!isRoot()) return;
   g = await makeGrid({ storage: 3, prefix: 'sysback-down-grid-' });
-  router = await configuredRouter('bk-down', g.grid, { transport: 'webapi', fixture: { bigMiB: 4 } });
+  // this router's own storage server holds shares, as a real router's does: the grid is its 3 nodes plus the router
+  router = await configuredRouter('bk-down', g.grid, { transport: 'webapi', fixture: { bigMiB: 4 }, holdShares: true });
 });
 
 test.after.always(async () => {

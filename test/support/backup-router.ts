@@ -32,9 +32,14 @@ export function uniqueAlias(name: string): string {
 export async function configuredRouter(
   name: string,
   grid: GridConfig,
-  options: { transport?: 'mount' | 'webapi'; retention?: number; fixture?: FixtureOptions } = {},
+  options: { transport?: 'mount' | 'webapi'; retention?: number; fixture?: FixtureOptions; holdShares?: boolean } = {},
 ): Promise<SimulatedRouter> {
-  const router = await SimulatedRouter.create(name, { grid, ...(options.transport ? { transport: options.transport } : {}), ...(options.retention ? { retention: options.retention } : {}) });
+  const router = await SimulatedRouter.create(name, {
+    grid,
+    ...(options.transport ? { transport: options.transport } : {}),
+    ...(options.retention ? { retention: options.retention } : {}),
+    ...(options.holdShares ? { holdShares: true } : {}),
+  });
   try {
     await writeFixtureTree(router.root, options.fixture);
     router.write('/root/answers.json', JSON.stringify({ mode: 'new', alias: uniqueAlias(name), password: PASSWORD }) + '\n', 0o600);

@@ -44,6 +44,14 @@ function bundledAppLayer(): Promise<string> {
   return appLayer;
 }
 
+export interface RouterOptions {
+  grid?: GridConfig;
+  transport?: 'mount' | 'webapi';
+  retention?: number;
+  /** let this router's storage server hold shares (default: it runs, but takes none) */
+  holdShares?: boolean;
+}
+
 export class SimulatedRouter {
   readonly name: string;
   readonly dir: string;
@@ -57,7 +65,7 @@ export class SimulatedRouter {
   }
 
   /** Boots a fresh router (mounts its root); with `grid`, writes a device config with free ports. */
-  static async create(name: string, options: { grid?: GridConfig; transport?: 'mount' | 'webapi'; retention?: number } = {}): Promise<SimulatedRouter> {
+  static async create(name: string, options: RouterOptions = {}): Promise<SimulatedRouter> {
     const router = new SimulatedRouter(name, mkdtempSync(path.join(os.tmpdir(), `sysback-router-${name}-`)));
     await router.mount();
     if (options.grid) await router.writeConfig(options.grid, options);
@@ -74,13 +82,17 @@ export class SimulatedRouter {
     this.mounted = true;
   }
 
-  async writeConfig(grid: GridConfig, options: { transport?: 'mount' | 'webapi'; retention?: number } = {}): Promise<DeviceConfig> {
+  async writeConfig(grid: GridConfig, options: RouterOptions = {}): Promise<DeviceConfig> {
     const [webPrivate, webPublic, sftpPrivate, sftpPublic, tubPort] = await freePorts(5);
     const config = deviceConfigFromGrid(grid, {
       transport: options.transport ?? grid.transport,
       backup: { intervalHours: 240, retention: options.retention ?? 5 },
       tahoe: {
-        reservedSpace: '100M',
+        // Test routers come and go by the dozen on one shared grid, and a router's shares vanish with
+        // it: a file whose shares sat mostly on lost routers would be unrecoverable for the next test.
+        // So a test router's storage server runs but takes no shares (its reserve exceeds any disk),
+        // unless the test is about routers holding shares (holdShares).
+        reservedSpace: options.holdShares ? '100M' : '1000T',
         webPorts: { private: webPrivate!, public: webPublic! },
         sftpPorts: { private: sftpPrivate!, public: sftpPublic! },
         serverWaitSeconds: 60,
