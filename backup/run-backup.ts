@@ -18,7 +18,7 @@ import { DEVICE } from '../core/device-paths.ts';
 import { CorruptError, GridUnreachableError, VerifyError } from '../core/errors.ts';
 import { digestCap, readState, recordGoodBackup, type GoodBackup } from '../core/state.ts';
 import { VERSION } from '../core/version.ts';
-import { nodeApi, privateAreaCap, waitForHappy } from '../grid/device-nodes.ts';
+import { ALIAS_PUBLIC, nodeApi, privateAreaCap, readAliases, waitForHappy } from '../grid/device-nodes.ts';
 import type { TransportKind } from '../grid/transport.ts';
 import { TahoeHttpError, type TahoeWebApi } from '../grid/webapi.ts';
 import { createArchiveStream, writeArchive } from './archive.ts';
@@ -202,8 +202,19 @@ async function orphanArchives(api: TahoeWebApi, privateCap: string, manifest: Ma
   return listed.filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name)).map((e) => e.name);
 }
 
+/** Leases renewed (and lost shares repaired) on the private area and on this router's identity directory. */
 async function renewLeases(ctx: Context, api: TahoeWebApi, privateCap: string) {
-  return ctx.log.step('renewing leases on the private area', () => api.renewLeases(privateCap));
+  return ctx.log.step('renewing leases on the private area and the identity', async () => {
+    const result = await api.renewLeases(privateCap);
+    const identityDir = readAliases(ctx)[ALIAS_PUBLIC];
+    if (identityDir) {
+      const own = await api.renewLeases(identityDir);
+      result.objects += own.objects;
+      result.unhealthy += own.unhealthy;
+    }
+    if (result.unhealthy) ctx.log.info(`repaired ${result.unhealthy} object(s) that had lost shares`);
+    return result;
+  });
 }
 
 async function upload(

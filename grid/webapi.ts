@@ -260,17 +260,23 @@ export class TahoeWebApi {
     };
   }
 
-  /** Renews leases on everything reachable from `dirCap` (deep check with add-lease), waiting for it. */
+  /**
+   * Renews leases on everything reachable from `dirCap` (deep check with add-lease), and repairs what
+   * lost shares (routers are storage servers: a router that dies takes its shares with it), waiting
+   * for it. `objects` were checked, `unhealthy` needed repair before this run.
+   */
   async renewLeases(dirCap: string, timeoutMs = 300_000): Promise<{ objects: number; unhealthy: number }> {
     const handle = `sysback-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const params = new URLSearchParams({ t: 'start-deep-check', 'add-lease': 'true', ophandle: handle, output: 'JSON' });
+    const params = new URLSearchParams({ t: 'start-deep-check', 'add-lease': 'true', repair: 'true', ophandle: handle, output: 'JSON' });
     await this.request('lease renewal', `${this.base}/uri/${enc(dirCap)}?${params}`, { method: 'POST' });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await this.request('lease renewal', `${this.base}/operations/${handle}?t=status&output=JSON`);
       const json: any = await res.json();
       if (json.finished) {
-        return { objects: Number(json['count-objects-checked'] ?? 0), unhealthy: Number(json['count-objects-unhealthy'] ?? 0) };
+        // deep-check-and-repair reports pre-repair counts; plain deep-check has no prefix
+        const count = (key: string) => Number(json[key] ?? json[`pre-repair-${key}`] ?? 0);
+        return { objects: count('count-objects-checked'), unhealthy: count('count-objects-unhealthy') };
       }
       if (Date.now() > deadline) throw new GridUnreachableError('lease renewal did not finish in time');
       await sleep(300);
