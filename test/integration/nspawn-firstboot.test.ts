@@ -107,10 +107,15 @@ serial('a configured router is not asked, and the hook costs nothing (skipped by
   await b.stop();
 });
 
-serial('sysback.mode=recover on the kernel command line runs the hook on a configured router', async (t) => {
+serial('sysback.mode=recover on the kernel command line runs the hook on a configured router, which asks for a typed confirmation', async (t) => {
   configure('d');
   const b = boot('d', ['sysback.mode=recover']);
+  // inside the container the hook reads the words from PID 1's arguments, as systemd does
+  const { before } = await b.console.waitFor(/Type "recover" to recover, or anything else to keep this configuration: /, 180_000);
+  t.notRegex(before, LOGIN, 'the confirmation comes before any login prompt');
+  b.console.sendLine('keep');
   await b.console.waitFor(LOGIN, 180_000, PROMPT);
+  t.regex(b.console.text, /keeps its configuration/);
   const unit = await unitShow(b);
   t.is(unit.ConditionResult, 'yes');
   t.not(unit.ExecMainStartTimestampMonotonic, '0', 'the first-boot command ran');
