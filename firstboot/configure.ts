@@ -77,7 +77,7 @@ export async function runConfigure(ctx: Context, prompter: Prompter, options: Fl
 
   await step(ctx, 'a) periodic backup in cron', () => installCronEntry(ctx, config.backup.intervalHours));
 
-  const privateApi = await step(ctx, 'b) private Tahoe node', async () => {
+  await step(ctx, 'b) private Tahoe node', async () => {
     if (config.grid.listen === 'tor') await waitForTor(ctx, config);
     await ensureDeviceNode(ctx, config, 'private', nickname);
     let api = await startDeviceNode(ctx, config, 'private');
@@ -89,7 +89,6 @@ export async function runConfigure(ctx: Context, prompter: Prompter, options: Fl
       api = await startDeviceNode(ctx, config, 'private');
       await waitForHappy(ctx, config, api);
     }
-    return api;
   });
 
   const publicApi = await step(ctx, 'c) public Tahoe node', async () => {
@@ -130,7 +129,6 @@ export async function runConfigure(ctx: Context, prompter: Prompter, options: Fl
   });
 
   const backup = await step(ctx, 'e) first backup, verified', () => runBackup(ctx, { skipLeases: true }));
-  void privateApi;
 
   await step(ctx, 'f) recovery card', async () => {
     const card = recoveryCard(alias, readCap);

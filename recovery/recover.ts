@@ -7,8 +7,11 @@
 // Contract: nothing under the root changes before the password is accepted and the archive verified;
 // the old router's directory is never written; the state is written last, so an interrupted recovery
 // asks again and a rerun resumes (the fresh directory made by an earlier attempt is reused).
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import type { Context } from '../core/context.ts';
 import { readDeviceConfig, validateDeviceConfig, writeDeviceConfig, type DeviceConfig } from '../core/config/device-config.ts';
@@ -40,7 +43,6 @@ import { fetchIdentity, fetchIdentityByCard, listAliases, publishIdentity } from
 import type { TahoeWebApi } from '../grid/webapi.ts';
 import { restoreArchive, type RestoreResult } from './safe-extract.ts';
 import { describePlan } from './restore-plan.ts';
-import { statfs } from 'node:fs/promises';
 
 export const PASSWORD_ATTEMPTS = 3;
 const CARD = /^URI:DIR2-RO:/;
@@ -225,7 +227,10 @@ export async function runRecover(ctx: Context, prompter: Prompter, options: Reco
       await transport.close();
     }
     if (generation.sha256) {
-      const got = (await import('node:crypto')).createHash('sha256').update(readFileSync(archive)).digest('hex');
+      // streamed: a backup may be hundreds of MB and must not sit in memory
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(archive), hash);
+      const got = hash.digest('hex');
       if (got !== generation.sha256) throw new CorruptError(`the downloaded backup does not match its manifest (sha256 ${got.slice(0, 12)}…)`);
     }
     try {
