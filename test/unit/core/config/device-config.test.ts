@@ -12,20 +12,11 @@ import {
 } from '../../../../core/config/device-config.ts';
 import type { GridConfig } from '../../../../core/config/grid-config.ts';
 import { createContext } from '../../../../core/context.ts';
+import { tcpGrid } from '../../builder/grid-fixture.ts';
 import { ConfigError, NotConfiguredError } from '../../../../core/errors.ts';
 
-const grid: GridConfig = {
-  format: 'sysback-grid/1',
-  name: 'testgrid',
-  introducers: [
-    { name: 'intro-1', furl: 'pb://aaaabbbbccccdddd@tcp:127.0.0.1:41001/introducer' },
-    { name: 'intro-2', furl: 'pb://eeeeffffgggghhhh@tcp:127.0.0.1:41002/introducer' },
-  ],
-  publicDirectory: 'URI:DIR2:abcdefgh:ijklmnop',
-  shares: { needed: 2, happy: 3, total: 4 },
-  listen: 'tcp',
-  transport: 'mount',
-};
+// the builder tests' grid, with the mount transport
+const grid: GridConfig = { ...tcpGrid, transport: 'mount' };
 
 function problems(input: unknown): string[] {
   const result = validateDeviceConfig(input);
