@@ -11,14 +11,22 @@
 // - a line that matches nothing is a warning; a file that vanishes or cannot be read during the walk
 //   is a warning and is skipped, unless its path was listed literally, which is a UserError;
 // - sockets, FIFOs and device nodes are skipped with a warning (restore refuses them anyway);
-// - the restore staging area (DEVICE.staging) is never listed.
+// - an invalid glob (`/etc/[z-a]`, an unclosed `[`) is a ConfigError naming its line, at parse time;
+// - secrets and sysback's own scratch are never listed, whatever files.txt says (NEVER_BACKED_UP:
+//   the answers file and any password file beside it, the lock, the state, the node directories
+//   with their caps and keys, the mount points, staging, download and upload scratch), plus any path
+//   the caller adds (`exclude`); `loadBackupList` adds every answers file and password file, wherever
+//   it lies, that this process read or an earlier flow recorded (core/config/answers-secret-paths.ts:
+//   a passwordFile outside /etc/sysback stays on disk and is never saved); each is dropped with its whole
+//   subtree, and a warning says so once per excluded path that was really listed.
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../core/context.ts';
 import { DEVICE, underRoot } from '../core/device-paths.ts';
+import { SECRET_PATHS_GLOBS, secretDevicePaths } from '../core/config/answers-secret-paths.ts';
 import { ConfigError, type ConfigProblem, UserError } from '../core/errors.ts';
-import { type CompiledGlob, compileGlob, coveredByGlob, isGlob, segmentMatches } from './glob.ts';
+import { type CompiledGlob, compileGlob, coveredByGlob, globProblem, isGlob, segmentMatches } from './glob.ts';
 
 export interface FilesListPattern {
   /** 1-based line number in files.txt, 0 for a line sysback added itself */
@@ -41,6 +49,35 @@ export interface BackupList {
 
 const LIST_FILE = 'files.txt';
 
+/**
+ * Device paths (globs allowed) never saved in a backup and never restored from one, whatever
+ * files.txt says: secrets (the answers file, password files beside it) and sysback's own working
+ * state. The node directories hold the private area's write cap and the node's keys: those come back
+ * only through the encrypted identity, never from an archive a thief may have written.
+ */
+export const NEVER_BACKED_UP: readonly string[] = [
+  DEVICE.answers,
+  `${DEVICE.configDir}/.answers.json.*`,
+  `${DEVICE.configDir}/*password*`,
+  `${DEVICE.configDir}/*.secret`,
+  `${DEVICE.lock}*`,
+  DEVICE.state,
+  `${DEVICE.stateDir}/.state.json.*`,
+  DEVICE.staging,
+  `${DEVICE.stateDir}/restore`,
+  `${DEVICE.stateDir}/SysBackup.tar.gz`,
+  `${DEVICE.stateDir}/tahoe`,
+  `${DEVICE.stateDir}/mnt`,
+  ...SECRET_PATHS_GLOBS,
+];
+
+const NEVER = NEVER_BACKED_UP.map(compileGlob);
+
+/** True when `devicePath` is a secret or scratch path (or lies below one): never saved, never restored. */
+export function neverBackedUp(devicePath: string, extra: readonly CompiledGlob[] = []): boolean {
+  return NEVER.some((g) => coveredByGlob(g, devicePath)) || extra.some((g) => coveredByGlob(g, devicePath));
+}
+
 /** Parses files.txt. Pure; throws ConfigError with every bad line. Does not add /var/spool/cron. */
 export function parseFilesList(text: string): FilesListPattern[] {
   const patterns: FilesListPattern[] = [];
@@ -58,6 +95,11 @@ export function parseFilesList(text: string): FilesListPattern[] {
       return;
     }
     const pattern = `/${line.split('/').filter((s) => s !== '' && s !== '.').join('/')}`;
+    const problem = globProblem(pattern);
+    if (problem) {
+      problems.push({ path: where, message: `"${line.slice(0, 200)}" is not a valid pattern: ${problem}` });
+      return;
+    }
     patterns.push({ line: index + 1, pattern, glob: isGlob(pattern) });
   });
   if (problems.length > 0) throw new ConfigError(LIST_FILE, problems);
@@ -98,9 +140,11 @@ function joinDevice(dir: string, name: string): string {
  * writes nothing. Throws ConfigError for a malformed list and UserError when a literally listed path
  * cannot be read.
  */
-export async function listBackupEntries(root: string, listText: string): Promise<BackupList> {
+export async function listBackupEntries(root: string, listText: string, options: { exclude?: readonly string[] } = {}): Promise<BackupList> {
   const { patterns, added } = withCronSpool(parseFilesList(listText));
+  const extra = (options.exclude ?? []).map(compileGlob);
   const warnings: string[] = [];
+  const excludedSeen = new Set<string>();
   if (added) warnings.push(`${DEVICE.cronSpool} was not in ${LIST_FILE}; it is always backed up, so it was added`);
   const entries = new Set<string>();
   const explicit = new Set<string>();
@@ -117,6 +161,13 @@ export async function listBackupEntries(root: string, listText: string): Promise
   // Adds a path found by a pattern, and everything below it when it is a directory.
   const addTree = async (devicePath: string, kind: Kind, isExplicit: boolean): Promise<void> => {
     if (isStaging(devicePath)) return;
+    if (neverBackedUp(devicePath, extra)) {
+      if (!excludedSeen.has(devicePath)) {
+        excludedSeen.add(devicePath);
+        warnings.push(`${devicePath} holds a secret or sysback's own state; it is never backed up, whatever ${LIST_FILE} says`);
+      }
+      return;
+    }
     if (kind === 'other') {
       warnings.push(`${devicePath} is a socket, FIFO or device node; skipped`);
       return;
@@ -154,8 +205,18 @@ export async function listBackupEntries(root: string, listText: string): Promise
   return { patterns, entries: sorted, explicit: [...explicit].sort(compareDevicePaths), warnings };
 }
 
-/** Reads files.txt of the device under ctx.root and expands it; logs every warning. */
-export async function loadBackupList(ctx: Context): Promise<BackupList> {
+/** A device path as a glob matching exactly that path (wildcards and backslashes escaped). */
+export function literalGlob(devicePath: string): string {
+  return devicePath.replace(/[\\*?[\]]/g, '\\$&');
+}
+
+/**
+ * Reads files.txt of the device under ctx.root and expands it; logs every warning. `exclude`: more
+ * device paths (globs) never to save; the answers files and password files of
+ * `secretDevicePaths(ctx)` are always added.
+ */
+export async function loadBackupList(ctx: Context, options: { exclude?: readonly string[] } = {}): Promise<BackupList> {
+  const exclude = [...(options.exclude ?? []), ...secretDevicePaths(ctx).map(literalGlob)];
   let text: string;
   try {
     text = await readFile(ctx.path(DEVICE.filesList), 'utf8');
@@ -165,7 +226,7 @@ export async function loadBackupList(ctx: Context): Promise<BackupList> {
       'the builder ships a default list; restore it or write one path per line',
     );
   }
-  const list = await listBackupEntries(ctx.root, text);
+  const list = await listBackupEntries(ctx.root, text, { exclude });
   for (const warning of list.warnings) ctx.log.warn(warning);
   return list;
 }
@@ -186,7 +247,13 @@ interface Match {
 /** All existing device paths under `root` matching the compiled pattern; never follows symlinks. */
 async function expandPattern(root: string, glob: CompiledGlob, warnings: string[]): Promise<Match[]> {
   const found = new Map<string, Kind>();
+  // each (directory, pattern position) is walked once: many `**` would otherwise revisit a tree
+  // once per way of splitting it between them (exponential in the number of `**`)
+  const visited = new Set<string>();
   const walk = async (dir: string, index: number): Promise<void> => {
+    const key = `${index}\0${dir}`;
+    if (visited.has(key)) return;
+    visited.add(key);
     if (index === glob.segments.length) {
       const stat = await lstatOrUndefined(root, dir);
       if (stat) found.set(dir, kindOf(stat));

@@ -1,42 +1,62 @@
 // Owns one backup run (the seed's BACKING section; DESIGN §4.4), as cron runs it and as the "new"
-// flow runs it once before rebooting:
-//   a) read /etc/sysback/files.txt   b) make SysBackup.tar.gz   c) put it in the private area
-//   (mount + rsync, or the web API)   d) verify it through the web API, re-link the latest, record it
-//   in the manifest, prune old generations, renew leases.
-// Contract: the order of writes is upload → verify (size + sha256 of what the grid returns, and
-// check --verify) → manifest → re-link latest → prune (expired generations, and archives a killed
-// run linked but never recorded), so a failed or interrupted run never removes or
-// damages the last good backup; an unchanged system (same file metadata as the last good backup)
-// uploads nothing; two runs never overlap (backup/lock.ts); nothing is uploaded before shares.happy
-// servers are connected; caps never reach the log.
-import { rmSync } from 'node:fs';
+// flow runs it once before rebooting. Its steps carry the seed's letters (core/steps.ts events, flow
+// "backup"):
+//   a) read /etc/sysback/files.txt (and, when the files' metadata matches the last good backup, ask
+//      the private area whether that backup is still there: then nothing is uploaded)
+//   b) make SysBackup.tar.gz (a file for the mount transport; for the web API a stream compressed
+//      while c) uploads it)
+//   c) reach the private area: the private node answers and shares.happy servers are connected
+//   d) put it there (rsync into the sshfs mount, or a web API PUT), then verify it through the web
+//      API, record it in the manifest, re-link the latest, prune old generations; then what is due on
+//      its own schedule: the full share verification and the lease renewal.
+// Contract: the order of writes is upload → verify (size + sha256 of what the grid returns, one
+// read-back hashed as it streams; and placement from a plain check: the archive and the private
+// directory recoverable WITHOUT this router's own storage server, backup/placement.ts) → manifest → re-link latest → placement of the manifest
+// and the directory again (repaired once, else the previous manifest and latest are linked back and
+// the run fails with exit 11) → prune (expired generations, and archives a killed run linked but
+// never recorded) → record the good backup → the scheduled upkeep (backup.verifyIntervalDays: `check
+// --verify` of the latest archive, the manifest and the private directory; backup.leaseIntervalDays:
+// leases renewed; each recorded in the state as lastVerify / lastLeaseRenewal, its schedule counted
+// from its last success, so a failure stays due; their failure is a warning: the backup is already
+// good and recorded, and nothing recovery depends on was changed by them), so a failed or
+// interrupted run never removes or damages the last good backup; an unchanged system (same file
+// metadata as the last good backup, the latest link still naming its archive, and a plain check
+// finding that archive's shares recoverable without this router) uploads nothing and reads from the
+// grid only that, plus what is due; a due verify that finds the
+// latest unrecoverable makes the run back up again; two runs never overlap (backup/lock.ts); nothing is uploaded before shares.happy
+// servers are connected; caps never reach the log. The grid is reached through the Device
+// (grid/device.ts) only.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../core/context.ts';
-import { readDeviceConfig, type DeviceConfig } from '../core/config/device-config.ts';
+import type { DeviceConfig } from '../core/config/device-config.ts';
 import { DEVICE } from '../core/device-paths.ts';
-import { CorruptError, GridUnreachableError, VerifyError } from '../core/errors.ts';
-import { digestCap, readState, recordGoodBackup, type GoodBackup } from '../core/state.ts';
+import { CorruptError, GridUnreachableError, LockedError, VerifyError } from '../core/errors.ts';
+import { flowSteps } from '../core/steps.ts';
+import { digestCap, readState, recordGoodBackup, recordScheduledRun, redatedGoodBackup, scheduledDue, type GoodBackup, type ScheduledTask } from '../core/state.ts';
 import { VERSION } from '../core/version.ts';
-import { ALIAS_PUBLIC, nodeApi, privateAreaCap, readAliases, waitForHappy } from '../grid/device-nodes.ts';
-import type { TransportKind } from '../grid/transport.ts';
-import { TahoeHttpError, type TahoeWebApi } from '../grid/webapi.ts';
-import { createArchiveStream, writeArchive } from './archive.ts';
+import { deviceOf, type Device, type DeviceContext } from '../grid/device.ts';
+import { ALIAS_PUBLIC, ownNodeId, privateAreaCap, readAliases } from '../grid/device-nodes.ts';
+import { aliasDirectoryOf, cardReadCap, ensureAliasLink, IDENTITY_FILE } from '../grid/public-area.ts';
+import { TahoeHttpError, type TahoeClient } from '../grid/tahoe-client.ts';
+import type { Transport, TransportKind } from '../grid/transport.ts';
+import { createArchiveStream, writeArchive, type ArchiveSummary } from './archive.ts';
 import { loadBackupList } from './files-list.ts';
 import { fingerprintEntries } from './fingerprint.ts';
 import { acquireLock } from './lock.ts';
+import { TooFewOtherServersError, describePlacement, otherServersConnected, recoverableWithout, settlePlacement, type PlacementVerdict } from './placement.ts';
 import {
   ARCHIVES_DIR,
-  generationName,
   GENERATION_NAME,
   LATEST_NAME,
   MANIFEST_NAME,
   parseManifest,
+  uniqueGenerationName,
   withGeneration,
   type Generation,
   type Manifest,
 } from './manifest.ts';
-import { openTransport } from './open-transport.ts';
 
 export interface BackupOptions {
   /** override the device config's transport */
@@ -45,8 +65,12 @@ export interface BackupOptions {
   force?: boolean;
   /** skip lease renewal (the "new" flow renews on the next run) */
   skipLeases?: boolean;
+  /** run the full verification and the lease renewal now, due or not */
+  upkeep?: boolean;
   /** the private area's cap; default: the one the private node keeps */
   privateCap?: string;
+  /** device paths (globs) left out of this run's archive, on top of files.txt's own exclusions */
+  exclude?: readonly string[];
 }
 
 export interface BackupResult {
@@ -55,11 +79,20 @@ export interface BackupResult {
   generation?: Generation;
   latest: GoodBackup;
   pruned: string[];
+  /** set when lease renewal ran this run */
   leases?: { objects: number; unhealthy: number };
+  /** set when the full share verification (`check --verify`) ran this run */
+  verify?: { ok: boolean; detail: string };
+  /** lease renewal failed (a warning: the backup itself is good and recorded) */
+  leaseError?: string;
+  /** where the shares of what recovery needs are: each recoverable without this router */
+  placement?: Record<string, PlacementVerdict>;
+  /** the identity directory's placement (checked during lease renewal; a warning when not ok) */
+  identityPlacement?: Record<string, PlacementVerdict>;
   transport: TransportKind;
 }
 
-export async function readManifest(api: TahoeWebApi, privateCap: string): Promise<Manifest | undefined> {
+export async function readManifest(api: TahoeClient, privateCap: string): Promise<Manifest | undefined> {
   let bytes: Buffer;
   try {
     bytes = await api.getBytes(privateCap, MANIFEST_NAME);
@@ -71,64 +104,102 @@ export async function readManifest(api: TahoeWebApi, privateCap: string): Promis
 }
 
 /** Preflight: the private node answers and enough servers are connected. */
-export async function preflight(ctx: Context, config: DeviceConfig): Promise<TahoeWebApi> {
-  const api = nodeApi(config, 'private');
+export async function preflight(device: Device, config: DeviceConfig): Promise<TahoeClient> {
+  const api = device.client('private');
   if (!(await api.isUp())) {
     throw new GridUnreachableError(
       `the private Tahoe node does not answer on 127.0.0.1:${config.tahoe.webPorts.private}`,
       'start it: systemctl start sysback-tahoe@private (or sysback node start where no systemd runs)',
     );
   }
-  await waitForHappy(ctx, config, api);
+  await device.nodes.waitForHappy(api);
   return api;
 }
 
-export async function runBackup(ctx: Context, options: BackupOptions = {}): Promise<BackupResult> {
-  const config = readDeviceConfig(ctx);
+type BackupList = Awaited<ReturnType<typeof loadBackupList>>;
+/** b)'s product: a file made (mount) or a stream to make while uploading (web API). */
+type ArchiveSource = { kind: 'file'; file: string; summary: ArchiveSummary } | { kind: 'stream' };
+
+export async function runBackup(ctx: Context | DeviceContext, options: BackupOptions = {}): Promise<BackupResult> {
+  const device = deviceOf(ctx);
+  const config = device.config();
   const kind = options.transport ?? config.transport;
-  const lock = acquireLock(ctx.path(DEVICE.lock), (message) => ctx.log.warn(message));
+  const steps = flowSteps(ctx, 'backup', { labelErrors: false, titlePrefix: 'backup ' });
+  const lock = acquireLock(ctx.path(DEVICE.lock), { onStale: (message) => ctx.log.warn(message), now: () => ctx.clock.now() });
+  let reached: Promise<TahoeClient> | undefined;
+  const reach = () => (reached ??= preflight(device, config));
+  const spool = path.join(ctx.path(DEVICE.stateDir), 'SysBackup.tar.gz');
   try {
     const privateCap = options.privateCap ?? privateAreaCap(ctx);
-    const api = await ctx.log.step('checking the private node and the grid', () => preflight(ctx, config));
-    const list = await loadBackupList(ctx);
-    const fingerprint = await fingerprintEntries(ctx.root, list.entries);
     const state = readState(ctx);
     const last = state?.lastGoodBackup;
 
-    if (!options.force && last?.fingerprint === fingerprint && (await latestStillThere(api, privateCap, last))) {
+    let earlyVerify: BackupResult['verify'];
+    const { list, fingerprint, unchanged } = await steps.step('a', 'read /etc/sysback/files.txt', async () => {
+      const list = await loadBackupList(ctx, options.exclude ? { exclude: options.exclude } : {});
+      const fingerprint = await fingerprintEntries(ctx.root, list.entries);
+      const same = !options.force && last?.fingerprint === fingerprint;
+      // decided from metadata and the state; the grid is asked only whether the latest is still linked
+      const latestCap = same ? await latestStillThere(await reach(), privateCap, last) : undefined;
+      if (!latestCap || !state) return { list, fingerprint, unchanged: false };
+      // still there = its shares are where they survive this router's loss: a plain check (no share
+      // fetched) of the latest archive; else it is backed up again, which places its shares anew
+      const still = recoverableWithout(await (await reach()).check(latestCap), ownNodeId(ctx, 'private'));
+      if (!still.ok) {
+        ctx.log.warn(`${describePlacement('the latest archive', still)}: backing up again`);
+        return { list, fingerprint, unchanged: false };
+      }
+      // a due full verification is what may still find the latest unreadable: then back up again
+      if (options.upkeep || scheduledDue(state.lastVerify, config.backup.verifyIntervalDays, ctx.clock.now()).due) {
+        earlyVerify = await steps.part('a', 'verifying every share of the latest backup', () => fullVerify(ctx, device, privateCap, latestCap));
+        if (!earlyVerify.ok) {
+          ctx.log.warn(`the latest backup failed its verification (${earlyVerify.detail}): backing up again`);
+          return { list, fingerprint, unchanged: false };
+        }
+      }
+      return { list, fingerprint, unchanged: true };
+    });
+
+    if (unchanged && last) {
       ctx.log.info('nothing changed since the last good backup: nothing uploaded');
-      const leases = options.skipLeases ? undefined : await renewLeases(ctx, api, privateCap);
-      return { status: 'unchanged', latest: last, pruned: [], transport: kind, ...(leases ? { leases } : {}) };
+      steps.skip('b', 'make SysBackup.tar.gz', 'nothing changed');
+      await steps.step('c', 'reach the private area', () => reach());
+      const redated = redatedGoodBackup(last, ctx.clock.now());
+      if (redated) await recordGoodBackup(ctx, redated);
+      const repair = (earlyVerify?.ok && earlyVerify.detail.includes('not healthy')) === true;
+      const renewal = options.skipLeases || !(repair || options.upkeep || leasesDue(ctx, config))
+        ? undefined
+        : await steps.step('d', 'renew leases', () => scheduledLeases(ctx, device, privateCap, (name, fn) => steps.part('d', name, fn)));
+      await aliasStillOurs(ctx, device, config);
+      return { status: 'unchanged', latest: redated ?? last, pruned: [], transport: kind, ...(earlyVerify ? { verify: earlyVerify } : {}), ...renewal };
     }
 
     const now = ctx.clock.now();
-    const name = generationName(now);
-    const target = `${ARCHIVES_DIR}/${name}`;
-    const transport = openTransport(ctx, config, kind, 'private', privateCap);
-    let cap: string;
-    let summary;
-    try {
-      ({ cap, summary } = await ctx.log.step(`uploading ${target} (${list.entries.length} entries, ${kind})`, () =>
-        upload(ctx, kind, list, transport, privateCap, target),
-      ));
-    } finally {
-      await transport.close();
-    }
+    const warn = (message: string) => ctx.log.warn(message);
 
-    await ctx.log.step('verifying what the grid returns', async () => {
-      const got = await api.digest(cap);
-      if (got.sha256 !== summary.sha256 || got.size !== summary.size) {
-        await api.unlink(privateCap, target).catch(() => {});
-        throw new VerifyError(`the grid returned ${got.size} bytes (sha256 ${got.sha256.slice(0, 12)}…) for an archive of ${summary.size} bytes (sha256 ${summary.sha256.slice(0, 12)}…)`);
-      }
-      const check = await api.check(cap, { verify: true });
-      if (!check.recoverable) {
-        await api.unlink(privateCap, target).catch(() => {});
-        throw new VerifyError(`the new archive is not recoverable from the grid: ${check.summary}`);
-      }
-      if (!check.healthy) ctx.log.warn(`the new archive is recoverable but not fully healthy: ${check.summary}`);
+    const source: ArchiveSource = await steps.step('b', `make SysBackup.tar.gz (${list.entries.length} entries)`, async () => {
+      // the web API takes the archive as it is made: compression overlaps the upload in d)
+      if (kind === 'webapi') return { kind: 'stream' };
+      // the seed's way: SysBackup.tar.gz is made as a file, then rsynced into the mounted area
+      const summary = await writeArchive(ctx.root, list.entries, spool, { explicit: list.explicit, onWarning: warn });
+      return { kind: 'file', file: spool, summary };
     });
 
+    const own = ownNodeId(ctx, 'private');
+    const api = await steps.step('c', `reach the private area (${kind})`, async () => {
+      const reachedApi = await reach();
+      // nothing is written unless enough servers OTHER than this router are there to hold it
+      const others = otherServersConnected((await reachedApi.welcome()).servers, own);
+      if (others < config.grid.shares.needed) throw new TooFewOtherServersError(others, config.grid.shares.needed);
+      // the welcome page calls a server connected for a while after it stopped; a plain check of the
+      // private directory asks the servers themselves (one round trip, no share fetched)
+      const responding = (await reachedApi.check(privateCap)).serversResponding.filter((server) => server !== own).length;
+      if (responding < config.grid.shares.needed) throw new TooFewOtherServersError(responding, config.grid.shares.needed);
+      return reachedApi;
+    });
+
+    // the manifest is read BEFORE naming the generation: a clock that stepped back must never give
+    // a new archive the name of one the manifest (or archives/) already holds
     let previous: Manifest | undefined;
     try {
       previous = await readManifest(api, privateCap);
@@ -136,109 +207,261 @@ export async function runBackup(ctx: Context, options: BackupOptions = {}): Prom
       if (!(error instanceof CorruptError)) throw error;
       ctx.log.warn(`${error.message}; writing a new one`);
     }
-    const same = previous?.generations[0];
-    if (same && same.sha256 === summary.sha256 && (await latestStillThere(api, privateCap, undefined))) {
-      // metadata changed but the bytes did not (a touched file with the same content and mtime)
-      await api.unlink(privateCap, target).catch(() => {});
-      ctx.log.info('the archive is identical to the latest one: nothing new kept');
-      const latest = goodBackup(now, summary, (await api.info(privateCap, LATEST_NAME))[1].ro_uri ?? cap, same.name, fingerprint);
-      if (state) await recordGoodBackup(ctx, latest);
-      return { status: 'unchanged', latest, pruned: [], transport: kind };
-    }
+    const existingArchives = (await api.list(privateCap, ARCHIVES_DIR).catch(() => [])).map((e) => e.name);
+    const name = uniqueGenerationName(now, [...(previous?.generations ?? []).map((g) => g.name), ...existingArchives]);
+    const target = `${ARCHIVES_DIR}/${name}`;
 
-    const generation: Generation = {
-      name,
-      created: now.toISOString(),
-      sha256: summary.sha256,
-      size: summary.size,
-      entries: summary.entryCount,
-      host: os.hostname(),
-      sysbackVersion: VERSION,
-      patterns: list.patterns.map((p) => p.pattern),
-    };
-    const { manifest, pruned: expired } = withGeneration(previous, generation, config.backup.retention, now);
-    // the manifest first: recovery restores its newest generation, so once it is written the new
-    // archive is the one restored even if we die before re-linking SysBackup.tar.gz (which then still
-    // names the previous generation, still listed); the other order left a latest no manifest knew
-    await api.put(JSON.stringify(manifest, null, 2) + '\n', { dirCap: privateCap, name: MANIFEST_NAME });
-    await ctx.log.step(`making ${name} the latest`, () => api.link(privateCap, LATEST_NAME, cap));
-    // archives an interrupted run linked but never recorded are pruned too (only when the previous
-    // manifest was read: without it, archives/ is what recovery falls back to)
-    const orphans = previous ? await orphanArchives(api, privateCap, manifest) : [];
-    if (orphans.length) ctx.log.info(`removing ${orphans.length} archive(s) an interrupted run left unrecorded`);
-    const pruned = [...expired, ...orphans];
-    for (const old of pruned) {
-      await api.unlink(privateCap, `${ARCHIVES_DIR}/${old}`).catch((error: unknown) => {
-        if (!(error instanceof TahoeHttpError && error.status === 404)) throw error;
+    return await steps.step('d', `put ${target} in the private area and verify it`, async () => {
+      const transport = device.transport(kind, 'private', privateCap);
+      let cap: string;
+      let summary: ArchiveSummary;
+      try {
+        ({ cap, summary } = await steps.part('d', `uploading ${target} (${kind})`, () => upload(ctx, list, source, transport, privateCap, target)));
+      } finally {
+        await transport.close();
+        rmSync(spool, { force: true });
+      }
+
+      await steps.part('d', 'verifying what the grid returns', async () => {
+        // one end-to-end read-back, hashed as it streams: what the grid returns is what was written
+        // (the shares it decodes from are checked against the cap's hashes on the way); the other
+        // shares are fetched by the scheduled full verification, not every run
+        const got = await api.digest(cap);
+        if (got.sha256 !== summary.sha256 || got.size !== summary.size) {
+          await api.unlink(privateCap, target).catch(() => {});
+          throw new VerifyError(`the grid returned ${got.size} bytes (sha256 ${got.sha256.slice(0, 12)}…) for an archive of ${summary.size} bytes (sha256 ${summary.sha256.slice(0, 12)}…)`);
+        }
+        // share presence and placement: a plain check of each object (settlePlacement), no share fetched
+        // placement: the archive, and the private directory the manifest is about to be written into,
+        // must be readable once this router is lost; else nothing recovery reads is touched
+        // (repaired once when not: a grid that healed after a degraded run spreads them again)
+        const archivesDir = (await api.info(privateCap, ARCHIVES_DIR))?.readCap;
+        const objects = { 'the new archive': cap, 'the private directory': privateCap, ...(archivesDir ? { 'the archives directory': archivesDir } : {}) };
+        await settlePlacement(ctx.log, api, own, objects, privateCap, () => api.unlink(privateCap, target));
       });
-    }
-    if (pruned.length) ctx.log.info(`pruned ${pruned.length} old generation(s), keeping ${manifest.generations.length}`);
-    const leases = options.skipLeases ? undefined : await renewLeases(ctx, api, privateCap);
-    const latest = goodBackup(now, summary, cap, name, fingerprint);
-    if (state) await recordGoodBackup(ctx, latest);
-    ctx.log.info(`backup ${name} verified: ${summary.size} bytes, ${summary.entryCount} entries`);
-    return { status: 'uploaded', generation, latest, pruned, transport: kind, ...(leases ? { leases } : {}) };
+      const same = previous?.generations[0];
+      const latestInfo = same && same.sha256 === summary.sha256 ? await api.info(privateCap, LATEST_NAME) : undefined;
+      if (same && latestInfo) {
+        // metadata changed but the bytes did not (a touched file with the same content and mtime)
+        await api.unlink(privateCap, target).catch(() => {});
+        ctx.log.info('the archive is identical to the latest one: nothing new kept');
+        const latest = goodBackup(now, summary, latestInfo.readCap, same.name, fingerprint);
+        if (state) await recordGoodBackup(ctx, latest);
+        return { status: 'unchanged', latest, pruned: [], transport: kind, ...(earlyVerify ? { verify: earlyVerify } : {}) };
+      }
+
+      const generation: Generation = {
+        name,
+        created: now.toISOString(),
+        sha256: summary.sha256,
+        size: summary.size,
+        entries: summary.entryCount,
+        host: os.hostname(),
+        sysbackVersion: VERSION,
+        patterns: list.patterns.map((p) => p.pattern),
+      };
+      const { manifest, pruned: expired } = withGeneration(previous, generation, config.backup.retention, now);
+      // a run that lost its lock (taken over as stale while it was slow) writes nothing recovery reads
+      if (!lock.held()) throw new LockedError('the backup lock was taken over by another run before the manifest was written; this run changed nothing');
+      const before = { manifest: await api.info(privateCap, MANIFEST_NAME), latest: await api.info(privateCap, LATEST_NAME) };
+      // the manifest first: recovery restores its newest generation, so once it is written the new
+      // archive is the one restored even if we die before re-linking SysBackup.tar.gz (which then still
+      // names the previous generation, still listed); the other order left a latest no manifest knew
+      const archivesCap = (await api.info(privateCap, ARCHIVES_DIR))?.readCap ?? privateCap;
+      const manifestCap = await api.put(JSON.stringify(manifest, null, 2) + '\n', { dirCap: privateCap, name: MANIFEST_NAME });
+      await steps.part('d', `making ${name} the latest`, () => api.link(privateCap, LATEST_NAME, cap));
+      const placement = await steps.part('d', 'checking that it survives the loss of this router', () =>
+        settlePlacement(ctx.log, api, own, { 'the new archive': cap, 'the manifest': manifestCap, 'the private directory': privateCap, 'the archives directory': archivesCap }, privateCap, async () => {
+          // undo: the previous manifest and latest linked back (or removed when there were none)
+          await relinkOrRemove(api, privateCap, MANIFEST_NAME, before.manifest?.readCap);
+          await relinkOrRemove(api, privateCap, LATEST_NAME, before.latest?.readCap);
+        }));
+      // archives an interrupted run linked but never recorded are pruned too (only when the previous
+      // manifest was read: without it, archives/ is what recovery falls back to)
+      const orphans = previous ? (await orphanArchives(api, privateCap, manifest)).filter((name) => !expired.includes(name)) : [];
+      if (orphans.length) ctx.log.info(`removing ${orphans.length} archive(s) an interrupted run left unrecorded`);
+      const pruned = [...expired, ...orphans];
+      for (const old of pruned) {
+        await api.unlink(privateCap, `${ARCHIVES_DIR}/${old}`).catch((error: unknown) => {
+          if (!(error instanceof TahoeHttpError && error.status === 404)) throw error;
+        });
+      }
+      if (pruned.length) ctx.log.info(`pruned ${pruned.length} old generation(s), keeping ${manifest.generations.length}`);
+      const latest: GoodBackup = { ...goodBackup(now, summary, cap, name, fingerprint), ...weakestPlacement(placement) };
+      if (state) await recordGoodBackup(ctx, latest);
+      ctx.log.info(`backup ${name} verified: ${summary.size} bytes, ${summary.entryCount} entries, recoverable without this router`);
+      // after the backup is good and recorded: a failure here changes nothing recovery depends on
+      const verifyDue = options.upkeep || scheduledDue(readState(ctx)?.lastVerify, config.backup.verifyIntervalDays, ctx.clock.now()).due;
+      const verify = state && verifyDue ? await steps.part('d', 'verifying every share of the new backup', () => fullVerify(ctx, device, privateCap, cap)) : undefined;
+      const repair = (verify?.ok && verify.detail.includes('not healthy')) === true;
+      const renewal = !state || options.skipLeases || !(repair || options.upkeep || leasesDue(ctx, config)) ? undefined : await scheduledLeases(ctx, device, privateCap, (part, fn) => steps.part('d', part, fn));
+      await aliasStillOurs(ctx, device, config);
+      const result: BackupResult = { status: 'uploaded', generation, latest, pruned, transport: kind, placement, ...(verify ? { verify } : {}), ...renewal };
+      return result;
+    });
   } finally {
+    rmSync(spool, { force: true });
     lock.release();
   }
+}
+
+/** The least safe of the objects checked (fewest spare shares off this router), for the state and `sysback status`. */
+function weakestPlacement(placement: Record<string, PlacementVerdict> | undefined): Pick<GoodBackup, 'placement'> {
+  const verdicts = Object.values(placement ?? {});
+  if (verdicts.length === 0) return {};
+  const weakest = verdicts.reduce((a, b) => (b.distinctShares - b.needed < a.distinctShares - a.needed ? b : a));
+  return { placement: { distinctShares: weakest.distinctShares, otherServers: weakest.otherServers, ownShares: weakest.ownShares, needed: weakest.needed } };
 }
 
 function goodBackup(now: Date, summary: { sha256: string; size: number }, cap: string, generation: string, fingerprint: string): GoodBackup {
   return { time: now.toISOString().replace(/\.\d+Z$/, 'Z'), sha256: summary.sha256, size: summary.size, capDigest: digestCap(cap), generation, fingerprint };
 }
 
-async function latestStillThere(api: TahoeWebApi, privateCap: string, last: GoodBackup | undefined): Promise<boolean> {
+/** The latest archive's cap when the private directory still links the one the state recorded. */
+async function latestStillThere(api: TahoeClient, privateCap: string, last: GoodBackup | undefined): Promise<string | undefined> {
   const info = await api.info(privateCap, LATEST_NAME);
-  if (!info) return false;
-  if (!last) return true;
-  const cap: string | undefined = info[1]?.ro_uri ?? info[1]?.rw_uri;
-  return cap !== undefined && digestCap(cap) === last.capDigest;
+  if (!info || !last) return undefined;
+  return digestCap(info.readCap) === last.capDigest ? info.readCap : undefined;
+}
+
+function leasesDue(ctx: Context, config: DeviceConfig): boolean {
+  return scheduledDue(readState(ctx)?.lastLeaseRenewal, config.backup.leaseIntervalDays, ctx.clock.now()).due;
+}
+
+async function recordRun(ctx: Context, task: ScheduledTask, ok: boolean, detail: string): Promise<void> {
+  try {
+    await recordScheduledRun(ctx, task, { time: ctx.clock.now(), ok, detail });
+  } catch (error) {
+    ctx.log.warn(`could not record the ${task === 'lastVerify' ? 'verification' : 'lease renewal'} in the state: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/**
+ * The scheduled full verification: `check --verify` (every share fetched and checked against the
+ * cap's hashes) of the latest archive, the manifest and the private directory. Recorded in the state
+ * (lastVerify); ok when each is recoverable (an object with corrupt or missing shares that is still
+ * recoverable is ok, "not healthy" in the detail, and the caller repairs it by renewing leases now).
+ * Never throws: a grid error is a failed verification, which stays due.
+ */
+async function fullVerify(ctx: Context, device: Device, privateCap: string, archiveCap: string): Promise<{ ok: boolean; detail: string }> {
+  let outcome: { ok: boolean; detail: string };
+  try {
+    const api = device.client('private');
+    const manifest = await api.info(privateCap, MANIFEST_NAME);
+    const objects: Record<string, string> = { 'the latest archive': archiveCap, ...(manifest ? { 'the manifest': manifest.readCap } : {}), 'the private directory': privateCap };
+    const problems: string[] = [];
+    const unhealthy: string[] = [];
+    for (const [what, cap] of Object.entries(objects)) {
+      const check = await api.check(cap, { verify: true });
+      if (!check.recoverable) problems.push(`${what}: ${check.summary}`);
+      else if (!check.healthy) unhealthy.push(`${what}: ${check.summary}`);
+    }
+    const checked = `${Object.keys(objects).length} object(s) verified`;
+    outcome = problems.length
+      ? { ok: false, detail: `not recoverable: ${problems.join('; ')}` }
+      : { ok: true, detail: unhealthy.length ? `${checked}; not healthy: ${unhealthy.join('; ')}` : checked };
+  } catch (error) {
+    outcome = { ok: false, detail: error instanceof Error ? error.message : String(error) };
+  }
+  if (!outcome.ok) ctx.log.warn(`the full verification failed (it stays due: the next run tries again): ${outcome.detail}`);
+  else if (outcome.detail.includes('not healthy')) ctx.log.warn(`the full verification found shares lost or damaged, repairing: ${outcome.detail}`);
+  await recordRun(ctx, 'lastVerify', outcome.ok, outcome.detail);
+  return outcome;
+}
+
+/** renewLeases, recorded in the state (lastLeaseRenewal; a failure stays due). */
+async function scheduledLeases(ctx: Context, device: Device, privateCap: string, part: Part): Promise<Pick<BackupResult, 'leases' | 'leaseError' | 'identityPlacement'>> {
+  const renewal = await renewLeases(ctx, device, privateCap, part);
+  if (renewal.leaseError) await recordRun(ctx, 'lastLeaseRenewal', false, renewal.leaseError);
+  else await recordRun(ctx, 'lastLeaseRenewal', true, `${renewal.leases?.objects ?? 0} object(s) renewed, ${renewal.leases?.unhealthy ?? 0} repaired`);
+  return renewal;
 }
 
 /** Generation files in archives/ that `manifest` does not list: left by a run killed before it recorded them. */
-async function orphanArchives(api: TahoeWebApi, privateCap: string, manifest: Manifest): Promise<string[]> {
+async function orphanArchives(api: TahoeClient, privateCap: string, manifest: Manifest): Promise<string[]> {
   const kept = new Set(manifest.generations.map((g) => g.name));
   const listed = await api.list(privateCap, ARCHIVES_DIR).catch(() => []);
   return listed.filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name)).map((e) => e.name);
 }
 
-/** Leases renewed (and lost shares repaired) on the private area and on this router's identity directory. */
-async function renewLeases(ctx: Context, api: TahoeWebApi, privateCap: string) {
-  return ctx.log.step('renewing leases on the private area and the identity', async () => {
-    const result = await api.renewLeases(privateCap);
-    const identityDir = readAliases(ctx)[ALIAS_PUBLIC];
-    if (identityDir) {
-      const own = await api.renewLeases(identityDir);
-      result.objects += own.objects;
-      result.unhealthy += own.unhealthy;
-    }
-    if (result.unhealthy) ctx.log.info(`repaired ${result.unhealthy} object(s) that had lost shares`);
-    return result;
-  });
+type Part = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * The read cap of this router's identity directory: the alias file's entry when it still holds one
+ * (a write cap there is reduced to its read cap by Tahoe itself), else the one on the recovery card
+ * (the router keeps no write cap to its identity directory; renewing leases needs none).
+ */
+function identityDirCap(ctx: Context): string | undefined {
+  const alias = readAliases(ctx)[ALIAS_PUBLIC];
+  if (alias) return alias;
+  const card = ctx.path(DEVICE.recoveryCard);
+  return existsSync(card) ? cardReadCap(readFileSync(card, 'utf8')) : undefined;
 }
 
-async function upload(
-  ctx: Context,
-  kind: TransportKind,
-  list: Awaited<ReturnType<typeof loadBackupList>>,
-  transport: ReturnType<typeof openTransport>,
-  privateCap: string,
-  target: string,
-) {
-  const warn = (message: string) => ctx.log.warn(message);
-  if (kind === 'webapi') {
-    // compression overlaps the upload: the archive streams straight into the PUT
-    const stream = createArchiveStream(ctx.root, list.entries, { explicit: list.explicit, onWarning: warn });
+/**
+ * Leases renewed (and lost shares repaired) on the private area and on this router's identity
+ * directory, whose placement is checked too (a warning: it cannot be repaired without its write
+ * cap, which the router does not keep). Never throws: the backup is already good when this runs.
+ */
+async function renewLeases(ctx: Context, device: Device, privateCap: string, part: Part): Promise<Pick<BackupResult, 'leases' | 'leaseError' | 'identityPlacement'>> {
+  try {
+    return await part('renewing leases on the private area and the identity', async () => {
+      const api = device.client('private');
+      const leases = await api.renewLeases(privateCap);
+      const identityDir = identityDirCap(ctx);
+      let identityPlacement: Record<string, PlacementVerdict> | undefined;
+      if (identityDir) {
+        const mine = await api.renewLeases(identityDir);
+        leases.objects += mine.objects;
+        leases.unhealthy += mine.unhealthy;
+        identityPlacement = await identityVerdicts(api, ctx, identityDir);
+        for (const [what, verdict] of Object.entries(identityPlacement)) {
+          if (!verdict.ok) ctx.log.warn(`${describePlacement(what, verdict)}: it would not survive the loss of this router (the next backup run tries again)`);
+        }
+      }
+      if (leases.unhealthy) ctx.log.info(`repaired ${leases.unhealthy} object(s) that had lost shares`);
+      return { leases, ...(identityPlacement ? { identityPlacement } : {}) };
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    ctx.log.warn(`lease renewal failed (the backup itself is good and recorded; the next run renews): ${message}`);
+    return { leaseError: message };
+  }
+}
+
+async function identityVerdicts(api: TahoeClient, ctx: Context, identityDir: string): Promise<Record<string, PlacementVerdict>> {
+  const own = ownNodeId(ctx, 'private');
+  const verdicts: Record<string, PlacementVerdict> = { 'the identity directory': recoverableWithout(await api.check(identityDir), own) };
+  const file = await api.info(identityDir, IDENTITY_FILE);
+  if (file) verdicts['the identity file'] = recoverableWithout(await api.check(file.readCap), own);
+  return verdicts;
+}
+
+async function relinkOrRemove(api: TahoeClient, dirCap: string, name: string, cap: string | undefined): Promise<void> {
+  if (cap) await api.link(dirCap, name, cap);
+  else await api.unlink(dirCap, name).catch(() => undefined);
+}
+
+/** Non-fatal: the alias in the public directory still names this router's identity directory. */
+async function aliasStillOurs(ctx: Context, device: Device, config: DeviceConfig): Promise<void> {
+  try {
+    const alias = readState(ctx)?.alias;
+    const card = ctx.path(DEVICE.recoveryCard);
+    const ownReadCap = existsSync(card) ? cardReadCap(readFileSync(card, 'utf8')) : undefined;
+    if (!alias || !ownReadCap) return;
+    const report = await ensureAliasLink(aliasDirectoryOf(device.client('private'), config.grid.publicDirectory), alias, ownReadCap);
+    if (report.message) ctx.log.warn(report.message);
+  } catch (error) {
+    ctx.log.warn(`could not check the alias link in the public directory: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+async function upload(ctx: Context, list: BackupList, source: ArchiveSource, transport: Transport, privateCap: string, target: string) {
+  if (source.kind === 'stream') {
+    const stream = createArchiveStream(ctx.root, list.entries, { explicit: list.explicit, onWarning: (message) => ctx.log.warn(message) });
     const cap = await transport.upload(stream, privateCap, target);
     return { cap, summary: await stream.summary };
   }
-  // the seed's way: SysBackup.tar.gz is made as a file, then rsynced into the mounted area
-  const file = path.join(ctx.path(DEVICE.stateDir), 'SysBackup.tar.gz');
-  try {
-    const summary = await writeArchive(ctx.root, list.entries, file, { explicit: list.explicit, onWarning: warn });
-    const cap = await transport.upload({ file }, privateCap, target);
-    return { cap, summary };
-  } finally {
-    rmSync(file, { force: true });
-  }
+  const cap = await transport.upload({ file: source.file }, privateCap, target);
+  return { cap, summary: source.summary };
 }

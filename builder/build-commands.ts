@@ -1,12 +1,13 @@
-// Owns the builder's command line: `sysback build`, `sysback boot` and `sysback install`. Parsing only:
-// each action builds a Context and calls the module that does the work. stdout carries data (the
-// plan, --json results); progress goes to stderr through the log.
+// Owns the builder's command line: `sysback build`, `sysback boot` and `sysback install` (host only,
+// in the host app). Parsing only: each action loads the module that does the work when it runs
+// (mustache, the overlay, qemu handling stay unloaded otherwise), builds a Context and calls it.
+// stdout carries data (the plan, --json results); progress goes to stderr through the log.
 import type { Command } from 'commander';
-import { createContext } from '../core/context.ts';
 import { UserError } from '../core/errors.ts';
-import { bootImage } from './boot-image.ts';
-import { runBuild, type BuildOptions } from './build.ts';
-import { runInstall } from './install.ts';
+import type { BuildOptions } from './build.ts';
+import type { Plan } from './plan.ts';
+
+const loadContext = async () => (await import('../core/context.ts')).createContext;
 
 function writeJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -27,9 +28,10 @@ function registerBuildCommand(program: Command): void {
     .option('--dry-run', 'print the plan and write nothing')
     .option('--json', 'machine-readable output on stdout')
     .option('--overlay-only', 'stop after overlay/ and overlay.tar.gz')
-    .option('--app <file>', 'the bundled app to install (default: bundle now with scripts/bundle.ts)')
+    .option('--app <file>', "the device app's entry, its chunks/ beside it (default: dist/device/sysback.mjs, bundled now from source)")
     .option('--overlays <dir>', 'overlay source folders (default: the overlays/ shipped with sysback)')
     .action(async (opts: { grid: string; out: string; config?: string; dryRun?: boolean; json?: boolean; overlayOnly?: boolean; app?: string; overlays?: string }) => {
+      const [createContext, { runBuild }] = await Promise.all([loadContext(), import('./build.ts')]);
       const ctx = createContext();
       const options: BuildOptions = {
         gridFile: opts.grid,
@@ -55,7 +57,7 @@ function registerBuildCommand(program: Command): void {
     });
 }
 
-function describePlan(plan: import('./plan.ts').Plan): string {
+function describePlan(plan: Plan): string {
   const lines = [`build plan for grid "${plan.grid}" (hostname ${plan.hostname}, layers ${plan.layers.join(', ')})`, 'overlay:'];
   for (const e of plan.entries) {
     const owner = e.kind === 'symlink' ? '' : ` ${e.mode.toString(8).padStart(4, '0')} ${e.uid}:${e.gid}`;
@@ -77,17 +79,19 @@ function registerBootAndInstallCommands(program: Command): void {
     .argument('<dir>', 'the output directory of sysback build')
     .option('--qemu', 'boot disk.img in qemu (the default)')
     .option('--nspawn', 'boot the root tree in systemd-nspawn (no network)')
+    .option('--grid <dir>', 'a local grid directory (sysback grid init --dir): the image reaches that grid, and nothing else')
     .option('--grid-port <port...>', 'loopback ports of the grid the guest may reach at 10.0.2.100:PORT (qemu)')
     .option('--persist', 'keep what the boot writes (default: a throwaway snapshot)')
     .option('--cmdline <word...>', 'extra init arguments for --nspawn, e.g. sysback.mode=recover')
-    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; gridPort?: string[]; persist?: boolean; cmdline?: string[] }) => {
+    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; grid?: string; gridPort?: string[]; persist?: boolean; cmdline?: string[] }) => {
       if (opts.qemu && opts.nspawn) throw new UserError('choose one of --qemu and --nspawn');
+      const [createContext, { bootImage }] = await Promise.all([loadContext(), import('./boot-image.ts')]);
       const ctx = createContext();
       const gridPorts = (opts.gridPort ?? []).map((p) => {
         if (!/^\d{1,5}$/.test(p)) throw new UserError(`--grid-port ${p} is not a port number`);
         return Number(p);
       });
-      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline });
+      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline, ...(opts.grid ? { grid: opts.grid } : {}) });
       if (code !== 0) process.exitCode = code;
     });
 
@@ -100,9 +104,10 @@ function registerBootAndInstallCommands(program: Command): void {
     .option('--power-off', 'arm the first-boot hook and power off; the question comes at the next boot')
     .option('--no-prompt', 'install only: neither ask now nor power off')
     .option('--skip-apt', 'do not run apt-get (the packages are installed already)')
-    .option('--app <file>', 'the bundled app to install (default: this sysback)')
+    .option('--app <file>', "the device app's entry, its chunks/ beside it (default: the device app bundled beside this sysback)")
     .option('--json', 'print what was done as JSON on stdout')
     .action(async (opts: { grid: string; config?: string; root: string; powerOff?: boolean; prompt: boolean; skipApt?: boolean; app?: string; json?: boolean }) => {
+      const [createContext, { runInstall }] = await Promise.all([loadContext(), import('./install.ts')]);
       const ctx = createContext({ root: opts.root });
       const result = await runInstall(ctx, { gridFile: opts.grid, configFile: opts.config, powerOff: opts.powerOff, noPrompt: !opts.prompt, skipApt: opts.skipApt, appBundle: opts.app });
       if (opts.json) writeJson(result);

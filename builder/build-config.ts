@@ -2,13 +2,16 @@
 // Tahoe reserved space, extra packages, kernel command line, test-image switches). Every field has a
 // default, so `--config` is optional; validated by one pure function that reports every problem.
 import { z } from 'zod';
+import { MAX_INTERVAL_HOURS } from '../core/config/device-config.ts';
 import { validateWith, type Validation } from '../core/config/validate.ts';
 
 export const buildConfigSchema = z
   .object({
     hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a hostname: lowercase letters, digits, dashes').default('sysback-router'),
     /** hours between periodic backups (DESIGN §2: every 240 h) */
-    intervalHours: z.number().int().min(1).max(24 * 365).default(240),
+    // at most 20 days: leases (31 days) and the scheduled verify are renewed by backup runs, and
+    // the hourly `--if-due` starts one only once a backup is due (docs/architecture.md)
+    intervalHours: z.number().int().min(1).max(MAX_INTERVAL_HOURS, `at most ${MAX_INTERVAL_HOURS} h (20 days): leases last 31 days and are renewed by backup runs`).default(240),
     /** backup generations kept */
     retention: z.number().int().min(1).max(1000).default(5),
     /** Tahoe's reserved_space for the private node's storage server */
@@ -27,6 +30,8 @@ export const buildConfigSchema = z
     rootSizeMiB: z.number().int().min(512).max(65536).default(2048),
     /** seconds systemd-boot shows its menu (the "Recover" entry); 0 hides it unless a key is held */
     bootMenuTimeout: z.number().int().min(0).max(60).default(3),
+    /** SSH public keys (authorized_keys lines) that may log in as root from the first boot on */
+    adminKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/, 'one OpenSSH public key line')).default([]),
     /** test images only: mask tor so a booted image never reaches the public Tor network */
     maskTor: z.boolean().default(false),
   })

@@ -51,11 +51,12 @@ export async function planBuild(ctx: Context, options: BuildOptions): Promise<{ 
   const overlaysDir = options.overlaysDir ?? defaultOverlaysDir();
   const layers = [...new Set([...config.layers, ...(grid.listen === 'tor' ? ['tor'] : [])])];
   const overlay = readOverlaySources(overlaysDir, layers);
-  const appBundle = options.dryRun && !options.appBundle ? 'dist/sysback.mjs' : await resolveAppBundle(options.appBundle);
+  const app = options.dryRun && !options.appBundle ? { entry: 'dist/device/sysback.mjs', chunks: [] } : await resolveAppBundle(options.appBundle);
   const plan = computePlan(grid, {
     config,
     overlay,
-    appBundle,
+    appBundle: app.entry,
+    appChunks: app.chunks,
     sourceDateEpoch: options.sourceDateEpoch ?? sourceDateEpochFromEnv(),
     overlayOnly: options.overlayOnly,
   });

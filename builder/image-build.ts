@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, lstatSync, readlinkSync, rmSync } from 'node:
 import path from 'node:path';
 import { UserError } from '../core/errors.ts';
 import type { Context } from '../core/context.ts';
-import { ensureHostTools, TOOLSETS } from '../scripts/host-tools.ts';
+import { ensureHostTools, TOOLSETS } from './host-tools.ts';
 import type { OverlayOutputs } from './apply-plan.ts';
 import { makeDiskImage } from './disk-image.ts';
 import { ensureImageLayer } from './image-layer.ts';

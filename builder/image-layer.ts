@@ -5,10 +5,10 @@
 // tree brings its own sources.list; we pass the same mirror line, see notes/image-boot.md pitfall 8).
 // Contract: like the base, a layer is complete only once its stamp exists; half-built layers are removed.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../core/context.ts';
-import { cacheRoot, defaultSpec, ensureTargetRootfs, isComplete, rootfsPath, specKey, STAMP, type RootfsSpec } from './target-rootfs.ts';
+import { buildCachedTree } from './cache-build.ts';
+import { cacheRoot, defaultSpec, ensureTargetRootfs, rootfsPath, specKey, STAMP, type RootfsSpec } from './target-rootfs.ts';
 
 export interface ImageLayerSpec {
   base: RootfsSpec;
@@ -38,8 +38,10 @@ export function imageLayerArgv(spec: ImageLayerSpec, baseDir: string, target: st
     `--setup-hook=tar -C ${q(baseDir)} --numeric-owner --xattrs --xattrs-include='*' --exclude=./dev/* --exclude=./${STAMP} -cf - . | tar -C "$1" --numeric-owner --xattrs --xattrs-include='*' -xpf -`,
     `--include=${spec.packages.join(',')}`,
     '--components=main',
-    // the host's resolver and hostname must not leak into the image; the overlay sets the hostname
-    '--customize-hook=rm -f "$1"/etc/resolv.conf; : > "$1"/etc/machine-id',
+    // the host's resolver and hostname must not leak into the image; the overlay sets the hostname;
+    // SSH host keys made by openssh-server's postinst would be shared by every router: each makes its
+    // own at first boot (sysback-ssh-keygen.service), and a recovered one gets its old keys back
+    '--customize-hook=rm -f "$1"/etc/resolv.conf "$1"/etc/ssh/ssh_host_*; : > "$1"/etc/machine-id',
     spec.base.suite, target, `deb ${spec.base.mirror} ${spec.base.suite} main`,
   ];
 }
@@ -57,18 +59,15 @@ export async function ensureImageLayer(ctx: Context, allPackages: readonly strin
   }, defaultSpec(), (line) => ctx.log.info(line));
   const spec = imageLayerSpec(allPackages);
   const dir = imageLayerPath(spec);
-  const seconds = () => Math.round((performance.now() - started) / 100) / 10;
-  if (isComplete(dir)) return { path: dir, reused: true, seconds: seconds() };
-  const parent = path.dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  for (const entry of readdirSync(parent)) {
-    if (entry.startsWith(`${path.basename(dir)}.partial`)) rmSync(path.join(parent, entry), { recursive: true, force: true });
-  }
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  const partial = `${dir}.partial-${process.pid}`;
-  ctx.log.info(`building the image layer (${spec.packages.join(' ')}) on ${base.path}`);
-  await ctx.runner.run(imageLayerArgv(spec, base.path, partial), { stdio: 'inherit', hint: 'mmdebstrap needs network access to the Debian mirror' });
-  writeFileSync(path.join(partial, STAMP), `${JSON.stringify({ base: specKey(spec.base), basePath: rootfsPath(spec.base), packages: spec.packages, key: imageLayerKey(spec), built: new Date().toISOString() }, null, 2)}\n`);
-  renameSync(partial, dir);
-  return { path: dir, reused: false, seconds: seconds() };
+  const built = await buildCachedTree(
+    dir,
+    STAMP,
+    async (partial) => {
+      ctx.log.info(`building the image layer (${spec.packages.join(' ')}) on ${base.path}`);
+      await ctx.runner.run(imageLayerArgv(spec, base.path, partial), { stdio: 'inherit', hint: 'mmdebstrap needs network access to the Debian mirror' });
+    },
+    () => `${JSON.stringify({ base: specKey(spec.base), basePath: rootfsPath(spec.base), packages: spec.packages, key: imageLayerKey(spec), built: new Date().toISOString() }, null, 2)}\n`,
+    { log: (line) => ctx.log.info(line) },
+  );
+  return { path: dir, reused: built.reused, seconds: Math.round((performance.now() - started) / 100) / 10 };
 }

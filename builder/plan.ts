@@ -16,6 +16,8 @@ export const PLAN_FORMAT = 'sysback-build-plan/1';
 /** Packages a bootable trixie image needs beyond the device's own (notes/image-boot.md §1). */
 export const IMAGE_PACKAGES: readonly string[] = [
   'linux-image-amd64', 'udev', 'login', 'e2fsprogs', 'dbus', 'systemd-boot-efi', 'procps', 'systemd-repart',
+  // admin access (DESIGN §5): the router is administered over SSH
+  'openssh-server',
 ];
 
 /** Fixed default for SOURCE_DATE_EPOCH, so two builds with the same inputs match without it set. */
@@ -51,8 +53,10 @@ export interface Plan {
 export interface PlanOptions {
   config: BuildConfig;
   overlay: OverlayInput;
-  /** host path of the bundled app (dist/sysback.mjs) */
+  /** host path of the device app's entry (dist/device/sysback.mjs), laid as DEVICE.app */
   appBundle: string;
+  /** host paths of the chunks the entry loads (dist/device/chunks/*.mjs), laid in chunks/ beside it */
+  appChunks?: readonly string[];
   sourceDateEpoch?: number;
   overlayOnly?: boolean;
 }
@@ -67,7 +71,9 @@ export function firstbootOrdering(tor: boolean, serialConsole: string) {
       'getty-pre.target', 'getty.target', 'getty@tty1.service', `serial-getty@${serialConsole}.service`,
       ...(serialConsole === 'ttyS0' ? [] : ['serial-getty@ttyS0.service']),
       'console-getty.service', 'container-getty@0.service', 'systemd-user-sessions.service',
-      'cron.service', 'ssh.service',
+      // not ssh.service: a router whose console nobody watches must be reachable over SSH while
+      // the question waits (`sysback firstboot` over SSH answers it)
+      'cron.service',
     ],
   };
 }
@@ -92,6 +98,9 @@ export function templateView(grid: GridConfig, config: BuildConfig): Record<stri
   if (tor && grid.tor) {
     view.socks_port = grid.tor.socksPort;
     view.control_port = grid.tor.controlPort.replace(/^tcp:/, '');
+    // tests and demos: the project's private Tor network, never the public one (DESIGN §7)
+    view.test_network = grid.tor.testNetwork !== undefined;
+    view.dir_authorities = (grid.tor.testNetwork?.dirAuthorities ?? []).map((line) => ({ line }));
   }
   return view;
 }
@@ -102,7 +111,13 @@ function indent(text: string, pad: string): string {
 
 export function kernelCmdline(config: BuildConfig): string[] {
   // The last console= becomes /dev/console, where the first-boot question is asked.
-  return ['root=LABEL=root', 'rw', 'console=tty0', `console=${config.serialConsole},115200`, 'quiet', 'panic=10', ...config.kernelCmdline];
+  // systemd.tty.*: a fixed size for the serial console, so systemd does not query the terminal with
+  // cursor-position requests whose late answers show up as junk around the first-boot question
+  const tty = config.serialConsole;
+  return [
+    'root=LABEL=root', 'rw', 'console=tty0', `console=${tty},115200`, 'quiet', 'panic=10',
+    `systemd.tty.rows.${tty}=24`, `systemd.tty.columns.${tty}=80`, ...config.kernelCmdline,
+  ];
 }
 
 function parseMode(text: string): number {
@@ -162,6 +177,16 @@ export function computePlan(grid: GridConfig, options: PlanOptions): Plan {
     }
   }
   put({ kind: 'copy', path: DEVICE.app, source: options.appBundle, ...metaFor(DEVICE.app, 'file') });
+  const chunkDir = `${DEVICE.app.slice(0, DEVICE.app.lastIndexOf('/'))}/chunks`;
+  for (const chunk of options.appChunks ?? []) {
+    const devicePath = `${chunkDir}/${chunk.slice(chunk.lastIndexOf('/') + 1)}`;
+    put({ kind: 'copy', path: devicePath, source: chunk, ...metaFor(devicePath, 'file') });
+  }
+  if (config.adminKeys.length > 0) {
+    // the owner's keys from the build config: SSH works from the first boot on, question or not
+    put({ kind: 'dir', path: '/root/.ssh', mode: 0o700, uid: 0, gid: 0 });
+    put({ kind: 'file', path: '/root/.ssh/authorized_keys', mode: 0o600, uid: 0, gid: 0, content: `${config.adminKeys.join('\n')}\n`, from: 'build config adminKeys', rendered: true });
+  }
   // every parent directory is an explicit entry, so the tar carries its mode and owner
   for (const path of [...byPath.keys()]) {
     for (const parent of parents(path)) if (!byPath.has(parent)) put({ kind: 'dir', path: parent, ...metaFor(parent, 'dir') });
@@ -181,7 +206,10 @@ export function computePlan(grid: GridConfig, options: PlanOptions): Plan {
     sourceDateEpoch: options.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH,
     entries,
     units: {
-      enable: ['sysback-firstboot.service', 'sysback-tahoe@private.service', 'sysback-tahoe@public.service', 'systemd-networkd.service'],
+      enable: [
+        'sysback-firstboot.service', 'sysback-tahoe@private.service', 'sysback-tahoe@public.service', 'systemd-networkd.service',
+        ...(layers.includes('image') ? ['ssh.service', 'sysback-ssh-keygen.service'] : []),
+      ],
       mask,
     },
     packages: [...new Set([...DEVICE_PACKAGES, ...IMAGE_PACKAGES, ...config.extraPackages])].sort(),

@@ -3,9 +3,11 @@
 // Contract: `ensureTargetRootfs()` returns the path of a complete tree; a tree is complete only when
 // its `.sysback-rootfs.json` stamp exists (written last), so a half-written cache is rebuilt, never used.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Context } from '../core/context.ts';
+import { buildCachedTree } from './cache-build.ts';
 
 export const SUITE = 'trixie';
 export const MIRROR = 'http://deb.debian.org/debian';
@@ -82,21 +84,17 @@ export async function ensureTargetRootfs(
   spec: RootfsSpec = defaultSpec(),
   log: (line: string) => void = () => {},
 ): Promise<RootfsResult> {
-  const started = Date.now();
   const dir = rootfsPath(spec);
-  if (isComplete(dir)) return { path: dir, reused: true, seconds: (Date.now() - started) / 1000 };
-  mkdirSync(path.dirname(dir), { recursive: true });
-  // Anything without a stamp is a broken earlier attempt: remove it and partial siblings.
-  for (const entry of readdirSync(path.dirname(dir))) {
-    if (entry.startsWith(`${path.basename(dir)}.partial`)) rmSync(path.join(path.dirname(dir), entry), { recursive: true, force: true });
-  }
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  const partial = `${dir}.partial-${process.pid}`;
-  log(`building the ${spec.suite} root filesystem (${spec.packages.length} packages) in ${dir}`);
-  await run(mmdebstrapArgv(spec, partial));
-  writeFileSync(path.join(partial, STAMP), JSON.stringify({ ...spec, key: specKey(spec), built: new Date().toISOString() }, null, 2) + '\n');
-  renameSync(partial, dir);
-  return { path: dir, reused: false, seconds: (Date.now() - started) / 1000 };
+  return buildCachedTree(
+    dir,
+    STAMP,
+    async (partial) => {
+      log(`building the ${spec.suite} root filesystem (${spec.packages.length} packages) in ${dir}`);
+      await run(mmdebstrapArgv(spec, partial));
+    },
+    () => JSON.stringify({ ...spec, key: specKey(spec), built: new Date().toISOString() }, null, 2) + '\n',
+    { log },
+  );
 }
 
 export function readStamp(dir: string): (RootfsSpec & { key: string; built: string }) | undefined {
@@ -105,4 +103,19 @@ export function readStamp(dir: string): (RootfsSpec & { key: string; built: stri
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The default tree for this host, built when missing through `ctx`'s process gateway: what the host
+ * app gives the local grid (grid/local-grid.ts TargetRootfsSource) when the host has no tahoe.
+ */
+export async function defaultTargetRootfs(ctx: Pick<Context, 'runner' | 'log'>): Promise<string> {
+  const result = await ensureTargetRootfs(
+    async (argv) => {
+      await ctx.runner.run(argv, { stdio: 'inherit', hint: 'install mmdebstrap (apt-get install mmdebstrap), or run npm run rootfs' });
+    },
+    undefined,
+    (line) => ctx.log.info(line),
+  );
+  return result.path;
 }

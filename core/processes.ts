@@ -1,7 +1,8 @@
 // Owns stopping what sysback started: by PID only, never by name (DESIGN §7). Before signalling, the
 // PID's command line must still contain the marker recorded when it was started, so a recycled PID
-// is never hit.
-import { readFileSync } from 'node:fs';
+// is never hit. The /proc readers (children, name, namespace, liveness) live here too, for every
+// caller that walks a process tree by PID (builder/guest-stop.ts, the boot tests).
+import { readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function commandLineOf(pid: number): string | undefined {
@@ -18,6 +19,38 @@ function isZombie(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return true;
+  }
+}
+
+/** Alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  return !isZombie(pid);
+}
+
+/** The direct children of `pid` (none when it is gone). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The program name of `pid` (`/proc/PID/comm`), '' when it is gone. */
+export function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The identity of the namespace of `kind` that `pid` lives in (readlink /proc/PID/ns/KIND), undefined when gone. */
+export function namespaceOf(pid: number, kind: 'pid' | 'net'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${kind}`);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,9 +1,21 @@
-// Owns progress for long transfers (uploads, downloads, extraction): bytes done, rate and time left.
-// Contract: on a terminal one line is redrawn in place with "\r" (at most every `redrawMs`, padded so
-// a shorter line leaves no debris, and no escape sequences, so it works on a serial console); on
-// anything else (the journal, a pipe, a log file) plain lines are printed every `logEverySeconds` or
-// every `logEveryPercent`, whichever comes first, plus one at the end. Output goes to stderr, never
-// stdout. The formatting functions are pure.
+// Owns what a person sees while a long step runs (issue 10: every step that can take more than 5 s
+// prints progress at least every 10 s), as plain lines that read well on a 115200-baud serial
+// console, in the journal and in a log file: no "\r" redraws, no escape sequences.
+//
+// The API, for any step that waits or transfers:
+//   - `createProgress({ label, total?, say? })` for bytes: call `update(bytesSoFar)` or `add(delta)`
+//     as they come (or put `progressTap(progress)` in a stream pipeline), then `done()` (a closing
+//     line with size, time and rate) or `abort()` (a failure: no closing line). It prints
+//     `upload X   45%  12.0 MiB of 26.7 MiB  1.20 MiB/s  ETA 0:12` at least every `everySeconds`
+//     (10) while the transfer runs (stalled or not) and at every `everyPercent` (25) step.
+//   - `waitWithProgress(label, (report) => wait(...report(detail)...), { say? })` for a wait on
+//     something else (Tor's bootstrap %, servers n of happy, a file to appear): it prints
+//     `label: detail` when the detail changes and `label: detail (still waiting, 20 s)` at least
+//     every `everySeconds` while the wait lasts; it returns (or throws) what the wait does.
+// `say` receives one line without its newline (default: stderr; flows pass `ctx.log.info`, so lines
+// are redacted and land where the log goes). Nothing ever goes to stdout. The timers are unref'd, so
+// a reporter never keeps the process alive; `now` and `every` can be injected for tests. The
+// formatting functions are pure.
 import { Transform } from 'node:stream';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
@@ -87,8 +99,8 @@ export function formatProgressDone(snap: ProgressSnapshot): string {
   return `${snap.label}  ${formatBytes(snap.bytes)} in ${formatDuration(snap.elapsedSeconds)} (${formatRate(rateOf(snap.bytes, snap.elapsedSeconds))})`;
 }
 
-/** Plain (non-terminal) mode: whether a new log line is due. */
-export function plainLineDue(
+/** Whether a new line is due: `every.seconds` since the last one, or `every.percent` more done. */
+export function lineDue(
   last: { seconds: number; percent: number | undefined },
   now: { seconds: number; percent: number | undefined },
   every: { seconds: number; percent: number },
@@ -98,20 +110,42 @@ export function plainLineDue(
   return false;
 }
 
-export interface ProgressOptions {
+/** Where a line for the person goes (without its newline). */
+export type Say = (line: string) => void;
+
+/** Calls `fn` every `ms` until the returned function is called; the default never keeps node alive. */
+export type Every = (ms: number, fn: () => void) => () => void;
+
+const sayOnStderr: Say = (line) => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** How often the heartbeat looks whether a line is due; a line is due `HEARTBEAT_MS` early, so the gap between two lines never exceeds `everySeconds`. */
+export const HEARTBEAT_MS = 500;
+
+const realEvery: Every = (ms, fn) => {
+  const timer = setInterval(fn, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+};
+
+export interface ReporterOptions {
+  /** default: a line on stderr */
+  say?: Say;
+  /** a line at least this often while the step runs (default 10 s) */
+  everySeconds?: number;
+  /** milliseconds clock; default performance.now */
+  now?: () => number;
+  /** the heartbeat timer; default an unref'd setInterval */
+  every?: Every;
+}
+
+export interface ProgressOptions extends ReporterOptions {
   label: string;
   /** total bytes, if known */
   total?: number;
-  /** default process.stderr; its isTTY picks the mode */
-  output?: { write(text: string): unknown; isTTY?: boolean };
-  /** milliseconds clock; default performance.now */
-  now?: () => number;
-  /** terminal mode: least time between redraws (default 250 ms) */
-  redrawMs?: number;
-  /** plain mode: a line at least this often (default 10 s) */
-  logEverySeconds?: number;
-  /** plain mode: a line at least every this many percent (default 25) */
-  logEveryPercent?: number;
+  /** a line at least every this many percent (default 25) */
+  everyPercent?: number;
 }
 
 export interface Progress {
@@ -119,24 +153,22 @@ export interface Progress {
   update(bytes: number): void;
   /** adds to the bytes done */
   add(delta: number): void;
-  /** the final line (or the end of the redrawn one) */
+  /** the closing line: size, time, rate */
   done(): void;
-  /** ends the redrawn line without a summary, for a failure */
+  /** stops reporting without a closing line (a failure says why elsewhere) */
   abort(): void;
   readonly bytes: number;
 }
 
+/** Progress of a transfer of bytes (see the head comment). */
 export function createProgress(options: ProgressOptions): Progress {
-  const output = options.output ?? process.stderr;
+  const say = options.say ?? sayOnStderr;
   const now = options.now ?? (() => performance.now());
-  const tty = output.isTTY === true;
-  const redrawMs = options.redrawMs ?? 250;
-  const every = { seconds: options.logEverySeconds ?? 10, percent: options.logEveryPercent ?? 25 };
+  const everySeconds = options.everySeconds ?? 10;
+  const every = { seconds: everySeconds - HEARTBEAT_MS / 1000, percent: options.everyPercent ?? 25 };
   const started = now();
   let bytes = 0;
-  let lastDraw = -Infinity;
-  let drawnWidth = 0;
-  let lastPlain = { seconds: 0, percent: percentOf(0, options.total) as number | undefined };
+  let last = { seconds: 0, percent: percentOf(0, options.total) as number | undefined };
   let finished = false;
 
   const snapshot = (): ProgressSnapshot => ({
@@ -146,28 +178,16 @@ export function createProgress(options: ProgressOptions): Progress {
     elapsedSeconds: (now() - started) / 1000,
   });
 
-  const redraw = (text: string) => {
-    const pad = drawnWidth > text.length ? ' '.repeat(drawnWidth - text.length) : '';
-    output.write(`\r${text}${pad}`);
-    drawnWidth = text.length;
-  };
-
   const tick = () => {
     if (finished) return;
-    const t = now();
     const snap = snapshot();
-    if (tty) {
-      if (t - lastDraw < redrawMs) return;
-      lastDraw = t;
-      redraw(formatProgressLine(snap));
-      return;
-    }
     const current = { seconds: snap.elapsedSeconds, percent: percentOf(bytes, options.total) };
-    if (plainLineDue(lastPlain, current, every)) {
-      lastPlain = current;
-      output.write(`${formatProgressLine(snap)}\n`);
+    if (lineDue(last, current, every)) {
+      last = current;
+      say(formatProgressLine(snap));
     }
   };
+  const stop = (options.every ?? realEvery)(HEARTBEAT_MS, tick);
 
   return {
     get bytes() {
@@ -184,18 +204,13 @@ export function createProgress(options: ProgressOptions): Progress {
     done() {
       if (finished) return;
       finished = true;
-      const line = formatProgressDone(snapshot());
-      if (tty) {
-        redraw(line);
-        output.write('\n');
-      } else {
-        output.write(`${line}\n`);
-      }
+      stop();
+      say(formatProgressDone(snapshot()));
     },
     abort() {
       if (finished) return;
       finished = true;
-      if (tty && drawnWidth > 0) output.write('\n');
+      stop();
     },
   };
 }
@@ -208,4 +223,47 @@ export function progressTap(progress: Progress): Transform {
       callback(null, chunk);
     },
   });
+}
+
+/** `label: detail`, and while it lasts `label: detail (still waiting, 20 s)` (pure). */
+export function formatWaitLine(label: string, detail: string | undefined, elapsedSeconds?: number): string {
+  const text = detail === undefined || detail === '' ? label : `${label}: ${detail}`;
+  return elapsedSeconds === undefined ? text : `${text} (still waiting, ${Math.round(elapsedSeconds)} s)`;
+}
+
+/**
+ * Runs `wait`, reporting what it waits for (see the head comment). `wait` calls `report(detail)`
+ * whenever it learns something ("3 of 7", "45 %"); a line is printed when the detail changes, and a
+ * heartbeat line at least every `everySeconds` while nothing changes.
+ */
+export async function waitWithProgress<T>(
+  label: string,
+  wait: (report: (detail: string) => void) => Promise<T>,
+  options: ReporterOptions = {},
+): Promise<T> {
+  const say = options.say ?? sayOnStderr;
+  const now = options.now ?? (() => performance.now());
+  const everyMs = (options.everySeconds ?? 10) * 1000;
+  const started = now();
+  let detail: string | undefined;
+  let lastLine = started;
+  let finished = false;
+  const report = (next: string) => {
+    if (finished || next === detail) return;
+    detail = next;
+    lastLine = now();
+    say(formatWaitLine(label, detail));
+  };
+  const stop = (options.every ?? realEvery)(HEARTBEAT_MS, () => {
+    const t = now();
+    if (finished || t - lastLine < everyMs - HEARTBEAT_MS) return;
+    lastLine = t;
+    say(formatWaitLine(label, detail, (t - started) / 1000));
+  });
+  try {
+    return await wait(report);
+  } finally {
+    finished = true;
+    stop();
+  }
 }

@@ -26,6 +26,8 @@ export interface RunOptions {
   reject?: boolean;
   /** hint added to the CommandError when the program fails */
   hint?: string;
+  /** told the program's PID as soon as it is started (a caller that must be able to stop it by PID) */
+  onStart?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -75,19 +77,22 @@ export function createRunner(log: Log): Runner {
       log.debug(`$ ${describe(argv, secrets)}`);
       const [file, ...args] = argv;
       if (!file) throw new Error('runner: empty argv');
-      const result = await execa(file, args, {
+      const child = execa(file, args, {
         cwd: options.cwd,
         env: options.env,
         extendEnv: true,
         input: options.input,
         timeout: options.timeoutMs,
-        stdin: options.input === undefined && options.stdio !== 'inherit' ? 'ignore' : undefined,
+        // 'inherit' gives the program the terminal both ways (sysback boot: the console is typed on)
+        stdin: options.input !== undefined ? undefined : options.stdio === 'inherit' ? 'inherit' : 'ignore',
         stdout: options.stdio === 'inherit' ? 'inherit' : 'pipe',
         stderr: options.stdio === 'inherit' ? 'inherit' : 'pipe',
         reject: false,
         stripFinalNewline: false,
         encoding: 'utf8',
       });
+      if (child.pid !== undefined) options.onStart?.(child.pid);
+      const result = await child;
       const stdout = typeof result.stdout === 'string' ? result.stdout : '';
       const stderr = typeof result.stderr === 'string' ? result.stderr : '';
       const exitCode = result.exitCode ?? (result.failed ? -1 : 0);

@@ -1,5 +1,6 @@
-// Owns /var/lib/sysback/state.json: whether and how this router was configured, and its last good
-// backup. Contract: the file exists only once a first-boot flow succeeded ("new" or "recover"), so its
+// Owns /var/lib/sysback/state.json: whether and how this router was configured, its last good
+// backup, and when the scheduled full verification and lease renewal last ran (lastVerify,
+// lastLeaseRenewal: time, result, last success). Contract: the file exists only once a first-boot flow succeeded ("new" or "recover"), so its
 // presence is what "configured" means (the first-boot unit's Condition checks the same path); it is
 // written atomically (temp file + rename) under ctx.root, mode 0600; it holds no cap, no password:
 // caps appear only as a digest, enough to tell whether the private directory changed.
@@ -12,6 +13,7 @@ import { writeFileAtomic } from './atomic-write.ts';
 import { loadJsonConfig, validateWith, type Validation } from './config/validate.ts';
 import type { Context } from './context.ts';
 import { DEVICE } from './device-paths.ts';
+import { backupAge } from './backup-age.ts';
 import { NotConfiguredError } from './errors.ts';
 
 export const STATE_FORMAT = 'sysback-state/1';
@@ -34,6 +36,31 @@ export const goodBackupSchema = z
     /** backup/fingerprint.ts of the listed files when this backup was made: an unchanged system is
         recognised from file metadata alone, without rebuilding the archive */
     fingerprint: sha256.optional(),
+    /** how this backup survives the loss of the router (backup/placement.ts): the weakest of the
+        archive, the manifest and the private directories, as checked when it was made */
+    placement: z
+      .object({
+        /** distinct shares held by servers other than this router's own */
+        distinctShares: z.number().int().min(0),
+        otherServers: z.number().int().min(0),
+        ownShares: z.number().int().min(0),
+        needed: z.number().int().min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** One scheduled grid task's record (a full verify, a lease renewal): the last attempt and the last success. */
+export const scheduledRunSchema = z
+  .object({
+    /** when it last ran, whatever the result */
+    time: isoTime,
+    result: z.enum(['ok', 'failed']),
+    /** one line: what was checked, or why it failed (no cap) */
+    detail: z.string().optional(),
+    /** when it last succeeded: what the schedule counts from (a failure leaves it due) */
+    lastOk: isoTime.optional(),
   })
   .strict();
 
@@ -50,11 +77,17 @@ export const stateSchema = z
       .strict()
       .optional(),
     lastGoodBackup: goodBackupSchema.optional(),
+    /** the last full share verification (`check --verify`) of what recovery reads */
+    lastVerify: scheduledRunSchema.optional(),
+    /** the last lease renewal (deep check with add-lease and repair) */
+    lastLeaseRenewal: scheduledRunSchema.optional(),
   })
   .strict();
 
 export type DeviceState = z.infer<typeof stateSchema>;
 export type GoodBackup = z.infer<typeof goodBackupSchema>;
+export type ScheduledRun = z.infer<typeof scheduledRunSchema>;
+export type ScheduledTask = 'lastVerify' | 'lastLeaseRenewal';
 
 export function validateState(input: unknown): Validation<DeviceState> {
   return validateWith(stateSchema, input);
@@ -106,6 +139,36 @@ export async function recordGoodBackup(ctx: Pick<Context, 'path'>, backup: GoodB
   return next;
 }
 
+/**
+ * Records one run of a scheduled task: `lastOk` moves only when it succeeded, so a failed verify or
+ * renewal stays due and the next backup run tries again.
+ */
+export async function recordScheduledRun(ctx: Pick<Context, 'path'>, task: ScheduledTask, run: { time: Date; ok: boolean; detail?: string }): Promise<DeviceState> {
+  const state = requireState(ctx);
+  const time = run.time.toISOString().replace(/\.\d+Z$/, 'Z');
+  const previousOk = state[task]?.lastOk;
+  const record: ScheduledRun = {
+    time,
+    result: run.ok ? 'ok' : 'failed',
+    ...(run.detail ? { detail: run.detail } : {}),
+    ...(run.ok ? { lastOk: time } : previousOk ? { lastOk: previousOk } : {}),
+  };
+  const next = { ...state, [task]: record };
+  await writeState(ctx, next);
+  return next;
+}
+
+/**
+ * When a scheduled task is next due: `intervalDays` after its last success; now when it never
+ * succeeded, or when the last success is dated after `now` (a wrong clock never postpones it). Pure.
+ */
+export function scheduledDue(run: ScheduledRun | undefined, intervalDays: number, now: Date): { due: boolean; next: Date } {
+  const okAt = run?.lastOk ? Date.parse(run.lastOk) : Number.NaN;
+  if (!Number.isFinite(okAt) || okAt > now.getTime() + 60_000) return { due: true, next: now };
+  const next = new Date(okAt + intervalDays * 86_400_000);
+  return { due: next.getTime() <= now.getTime(), next };
+}
+
 /** The state a flow writes when it is done. */
 export function configuredState(options: {
   mode: 'new' | 'recover';
@@ -122,4 +185,23 @@ export function configuredState(options: {
     ...(options.recovered ? { recovered: options.recovered } : {}),
     ...(options.lastGoodBackup ? { lastGoodBackup: options.lastGoodBackup } : {}),
   };
+}
+
+// --- the age of the last good backup, from the caller's clock -------------------------------------
+// A router's clock can be wrong both ways. Rules: an age is only ever computed from the clock the
+// caller passes (ctx.clock in a flow, so a test can set it); a last good backup recorded *after*
+// "now" (the clock was ahead when it was recorded, or is behind now) has an unknown age, and an
+// unknown age makes a backup due and the stale warning speak, saying why: a wrong clock must never
+// silence either. Nothing here decides what to delete (retention orders by manifest sequence).
+
+export { backupAge, backupDue, isStale, type BackupAge, type Verdict } from './backup-age.ts';
+
+/**
+ * The good backup to record when a run found nothing changed: the same backup, re-dated to `now`
+ * when its recorded time lies in the future (else an unknown age would make every hourly run due
+ * forever); undefined when nothing needs recording.
+ */
+export function redatedGoodBackup(last: GoodBackup, now: Date): GoodBackup | undefined {
+  if (backupAge(last, now).kind !== 'future') return undefined;
+  return { ...last, time: now.toISOString().replace(/\.\d+Z$/, 'Z') };
 }

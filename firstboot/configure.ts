@@ -1,149 +1,54 @@
-// The "new" flow: the seed's configuration script, in the seed's order (DESIGN §2 journey 4):
-//   a) cron runs the periodic backup      b) private Tahoe node configured and started (once Tor is
-//   ready)   c) public node configured and started   d) alias + password, encrypted identity file
-//   published in the public area   e) first backup, verified   f) the recovery card   g) reboot.
-// Contract: the state file is written only when every step succeeded, so an interrupted first boot
-// asks again; a rerun resumes safely (nodes, areas and the alias made by an earlier attempt are
-// reused, never duplicated; the cron line is replaced, not added); a failure says which step failed.
-import { existsSync } from 'node:fs';
+// The "new" flow: the seed's configuration script, its steps and letters exactly as the seed lists
+// them in "new installation mode" (DESIGN §2 journey 4):
+//   a) cron runs the periodic backup (every 240 h by default)
+//   b) a new private Tahoe node configured and started (once Tor is ready)   firstboot/steps/b-*.ts
+//   c) the public Tahoe node configured and started
+//   d) the encrypted identity file created in the public area (alias + password)   steps/d-*.ts
+//   e) one instance of the backup to the private area, verified (backup/run-backup.ts)
+//   f) reboot, opened by the recovery card and the state file                     steps/f-*.ts
+// Each step is timed, logged and reported as a StepEvent (core/steps.ts, flow "configure").
+// Contract: the state file is written only when every step before the reboot succeeded, so an
+// interrupted first boot asks again; a rerun resumes safely (nodes, areas and the alias made by an
+// earlier attempt are reused, never duplicated; the cron line is replaced, not added); a failure
+// says which step failed. The grid is reached only through the context's Device.
 import os from 'node:os';
-import { writeFileAtomic } from '../core/atomic-write.ts';
-import type { Context } from '../core/context.ts';
-import { readDeviceConfig, type DeviceConfig } from '../core/config/device-config.ts';
-import { DEVICE } from '../core/device-paths.ts';
-import { SysbackError } from '../core/errors.ts';
-import { askNewPassword, type Prompter } from '../core/prompter.ts';
-import { configuredState, writeState } from '../core/state.ts';
+import type { Prompter } from '../core/prompter.ts';
+import { flowSteps } from '../core/steps.ts';
 import { runBackup } from '../backup/run-backup.ts';
-import { SFTP_USER } from '../backup/open-transport.ts';
-import {
-  ALIAS_PRIVATE,
-  ALIAS_PUBLIC,
-  ensureDeviceNode,
-  nodeDir,
-  readAliases,
-  readNodeKeys,
-  startDeviceNode,
-  stopDeviceNode,
-  waitForHappy,
-  writeAlias,
-} from '../grid/device-nodes.ts';
-import { buildIdentity, encryptIdentity } from '../grid/identity.ts';
-import { checkAlias, checkPassword } from '../grid/password-policy.ts';
-import { aliasState, identityDirOf, makeIdentityDir, publishIdentity, recoveryCard } from '../grid/public-area.ts';
-import { enableSftpFrontend, sftpFiles } from '../grid/sftp-frontend.ts';
-import type { TahoeWebApi } from '../grid/webapi.ts';
+import type { DeviceContext } from '../grid/device.ts';
+import { ensureAdminAccess } from './admin-access.ts';
 import { installCronEntry } from './cron-entry.ts';
-import { provideFlows, type FlowOptions } from './flows.ts';
-import { rebootStep } from './reboot.ts';
-import { waitForTor } from './tor-ready.ts';
+import { RESUME_HINT, type FlowOptions } from './flows.ts';
+import { startPrivateNode } from './steps/b-private-node.ts';
+import { publishNewIdentity } from './steps/d-identity.ts';
+import { showCardAndReboot } from './steps/f-card-and-reboot.ts';
 
-/** Runs one named step; a failure names the step and says a rerun resumes. */
-export async function step<T>(ctx: Context, label: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await ctx.log.step(label, fn);
-  } catch (error) {
-    if (error instanceof SysbackError) {
-      throw new SysbackError(`step "${label}" failed: ${error.message}`, {
-        hint: `${error.hint ? `${error.hint}; ` : ''}nothing is lost: run sysback firstboot again to resume`,
-        exitCode: error.exitCode,
-        cause: error,
-      });
-    }
-    throw error;
-  }
-}
-
-/** Makes sure the area has its directory (made once, kept in the private node's alias file). */
-async function ensureArea(ctx: Context, api: TahoeWebApi, name: string): Promise<string> {
-  const existing = readAliases(ctx)[name];
-  if (existing) return existing;
-  const cap = await api.mkdir();
-  writeAlias(ctx, name, cap);
-  return cap;
-}
-
-/** The private node's SFTP frontend, rooted at the private area, for the mount transport. */
-export async function ensurePrivateSftp(ctx: Context, config: DeviceConfig, privateCap: string): Promise<boolean> {
-  const dir = nodeDir(ctx, 'private');
-  if (existsSync(sftpFiles(dir).clientKey)) return false;
-  await enableSftpFrontend(ctx.runner, dir, { port: config.tahoe.sftpPorts.private, user: SFTP_USER, rootCap: privateCap });
-  return true;
-}
-
-export async function runConfigure(ctx: Context, prompter: Prompter, options: FlowOptions): Promise<void> {
-  const config = readDeviceConfig(ctx);
+export async function runConfigure(ctx: DeviceContext, prompter: Prompter, options: FlowOptions): Promise<void> {
+  const { device } = ctx;
+  const config = device.config();
   const nickname = os.hostname();
+  const steps = flowSteps(ctx, 'configure', { resumeHint: RESUME_HINT });
 
-  await step(ctx, 'a) periodic backup in cron', () => installCronEntry(ctx, config.backup.intervalHours));
+  await steps.step('a', 'periodic backup in cron', () => installCronEntry(ctx, config.backup.intervalHours));
 
-  await step(ctx, 'b) private Tahoe node', async () => {
-    if (config.grid.listen === 'tor') await waitForTor(ctx, config);
-    await ensureDeviceNode(ctx, config, 'private', nickname);
-    let api = await startDeviceNode(ctx, config, 'private');
-    await waitForHappy(ctx, config, api);
-    const privateCap = await ensureArea(ctx, api, ALIAS_PRIVATE);
-    if (config.transport === 'mount' && (await ensurePrivateSftp(ctx, config, privateCap))) {
-      // Tahoe reads its SFTP accounts only at start
-      await stopDeviceNode(ctx, 'private');
-      api = await startDeviceNode(ctx, config, 'private');
-      await waitForHappy(ctx, config, api);
-    }
-  });
+  await steps.step('b', 'private Tahoe node', () => startPrivateNode(ctx, nickname));
 
-  const publicApi = await step(ctx, 'c) public Tahoe node', async () => {
-    await ensureDeviceNode(ctx, config, 'public', `${nickname}-public`);
-    const api = await startDeviceNode(ctx, config, 'public');
-    await waitForHappy(ctx, config, api);
+  const publicApi = await steps.step('c', 'public Tahoe node', async () => {
+    await device.nodes.ensure('public', `${nickname}-public`);
+    const api = await device.nodes.start('public');
+    await device.nodes.waitForHappy(api);
     return api;
   });
 
-  const { alias, readCap } = await step(ctx, 'd) identity file in the public area', async () => {
-    const own = readAliases(ctx)[ALIAS_PUBLIC] ? await identityDirOf(publicApi, readAliases(ctx)[ALIAS_PUBLIC]!) : undefined;
-    const alias = await prompter.line('Alias for this router (others see it in the public list)', {
-      key: 'alias',
-      validate: async (typed) => {
-        const problem = checkAlias(typed);
-        if (problem) return problem;
-        const taken = await aliasState(publicApi, config.grid.publicDirectory, typed, own?.readCap);
-        return taken === 'taken' ? `the alias "${typed}" is already taken; choose another` : undefined;
-      },
-    });
-    const password = await askNewPassword(prompter, { validate: (typed) => checkPassword(typed, { alias }) });
-    const dir = own ?? (await makeIdentityDir(publicApi));
-    writeAlias(ctx, ALIAS_PUBLIC, dir.writeCap);
-    const keys = readNodeKeys(nodeDir(ctx, 'private'));
-    const identity = buildIdentity(
-      {
-        alias,
-        grid: { introducers: config.grid.introducers, shares: config.grid.shares },
-        private: { dircap: readAliases(ctx)[ALIAS_PRIVATE]!, convergence: keys.convergence, nodeKeys: keys.nodeKeys },
-        public: { dircap: dir.writeCap },
-      },
-      ctx.clock.now(),
-    );
-    prompter.say('Encrypting the identity file (Argon2id, this takes a few seconds)...');
-    const armored = await encryptIdentity(identity, password);
-    const published = await publishIdentity(publicApi, config.grid.publicDirectory, alias, armored, dir.writeCap);
-    return { alias, readCap: published.readCap };
+  // the owner's way in (SSH key, console password) is chosen with their alias and password, and before
+  // the first backup, so the backup carries it and a recovery brings it back
+  const identity = await steps.step('d', 'identity file in the public area', async () => {
+    const published = await publishNewIdentity(ctx, prompter, publicApi);
+    await steps.part('d', 'admin access', () => ensureAdminAccess(ctx, prompter, options));
+    return published;
   });
 
-  const backup = await step(ctx, 'e) first backup, verified', () => runBackup(ctx, { skipLeases: true }));
+  const backup = await steps.step('e', 'first backup, verified', () => runBackup(ctx, { skipLeases: true }));
 
-  await step(ctx, 'f) recovery card', async () => {
-    const card = recoveryCard(alias, readCap);
-    await writeFileAtomic(ctx.path(DEVICE.recoveryCard), card, { mode: 0o600 });
-    if (prompter.kind === 'console') {
-      prompter.say(card);
-      prompter.say(`This card is also saved in ${DEVICE.recoveryCard}. Keep a copy away from the router.`);
-    } else {
-      // a headless boot's transcript goes to the journal, which must never hold a cap
-      prompter.say(`The recovery card is saved in ${DEVICE.recoveryCard} (not shown here: logs keep no caps). Print it.`);
-    }
-  });
-
-  await writeState(ctx, configuredState({ mode: 'new', alias, now: ctx.clock.now(), lastGoodBackup: backup.latest }));
-  await step(ctx, 'g) reboot', () => rebootStep(options.noReboot)(ctx, 'the router is configured'));
+  await steps.step('f', 'recovery card, then reboot', () => showCardAndReboot(ctx, prompter, { ...identity, lastGoodBackup: backup.latest }, options));
 }
-
-provideFlows({ configure: runConfigure });

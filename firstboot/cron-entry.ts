@@ -2,8 +2,8 @@
 // crontab, /var/spool/cron/crontabs/root (which is itself always in the backup). Cron cannot say
 // "every 240 hours", so the line runs hourly and `sysback backup --if-due` decides from the last good
 // backup's age: any interval works, and a failed backup is retried an hour later instead of 240 h later.
-// Contract: idempotent (a rerun replaces the managed line, never adds a second one); other lines of the
-// crontab are kept; the file gets cron's owner and mode (root:crontab 0600).
+// Contract: idempotent (a rerun replaces the managed lines where they are, never adds a second block,
+// and the same interval gives back the same bytes); other lines of the crontab are kept; the file gets cron's owner and mode (root:crontab 0600).
 import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.ts';
@@ -21,18 +21,27 @@ export function cronLines(intervalHours: number, minute = 17): string[] {
   ];
 }
 
-/** `existing` with the managed lines replaced or appended (pure). */
+/**
+ * `existing` with the managed lines replaced where they are, or appended when there are none (pure).
+ * Re-installing the entry a crontab already holds gives back the same bytes (a recovered router's
+ * restored crontab stays equal to the lost one's); a second managed block, if one was ever made by
+ * hand, is dropped.
+ */
 export function withCronEntry(existing: string, intervalHours: number): string {
   const lines = existing.split('\n').filter((line, i, all) => !(i === all.length - 1 && line === ''));
-  const kept: string[] = [];
+  const out: string[] = [];
+  let placed = false;
   for (let i = 0; i < lines.length; i++) {
     if (lines[i] === CRON_MARKER) {
       i += 2; // the marker, the comment and the command line are ours
+      if (!placed) out.push(...cronLines(intervalHours));
+      placed = true;
       continue;
     }
-    kept.push(lines[i]!);
+    out.push(lines[i]!);
   }
-  return [...kept, ...cronLines(intervalHours)].join('\n') + '\n';
+  if (!placed) out.push(...cronLines(intervalHours));
+  return out.join('\n') + '\n';
 }
 
 function groupId(ctx: Context, name: string): number | undefined {

@@ -1,10 +1,10 @@
-// Owns the `sysback firstboot` command line: parsing only. The action builds a Context and the real
-// console (stdin for answers, prompts on the terminal among stderr/stdout: under the first-boot unit
-// stdin and stdout are /dev/console while stderr goes to the journal too) and calls runFirstboot.
+// Owns the `sysback firstboot` command line: parsing only. The action loads the hook when it runs,
+// builds a Context and the real console (stdin for answers, prompts on the terminal among
+// stderr/stdout: under the first-boot unit stdin and stdout are /dev/console while stderr goes to the
+// journal too) and calls runFirstboot. The flows come from the app (cli/lazy-flows.ts loads each only when
+// it runs), so a configured router's boot check loads neither.
 import type { Command } from 'commander';
-import { createContext } from '../core/context.ts';
-import { createConsolePrompter } from '../core/prompter.ts';
-import { defaultFirstbootDeps, type FirstbootDeps, runFirstboot } from './firstboot.ts';
+import type { FirstbootDeps } from './firstboot.ts';
 
 /** The console's output: the stream that is a terminal (stderr first), else stderr. */
 function consoleOutput(): NodeJS.WriteStream {
@@ -22,6 +22,11 @@ export function registerFirstbootCommands(program: Command, deps: Partial<Firstb
     .option('--no-reboot', 'do everything but reboot; print what the reboot would do')
     .option('--cmdline <file>', 'the kernel command line to read sysback.mode= from (default /proc/cmdline; PID 1\'s arguments in a container)')
     .action(async (opts: { root: string; answers?: string; reboot: boolean; cmdline?: string }) => {
+      const [{ createContext }, { createConsolePrompter }, { defaultFirstbootDeps, runFirstboot }] = await Promise.all([
+        import('../core/context.ts'),
+        import('../core/prompter-console.ts'),
+        import('./firstboot.ts'),
+      ]);
       const ctx = createContext({ root: opts.root });
       const console = () => createConsolePrompter({ input: process.stdin, output: consoleOutput() });
       await runFirstboot(

@@ -8,14 +8,14 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Answers, answersPassword, answersScript, type Mode, validateAnswers } from '../core/config/answers.ts';
-import { loadJsonConfig } from '../core/config/validate.ts';
+import { type Answers, answersPassword, answersScript, type Mode, loadAnswers } from '../core/config/answers.ts';
 import type { Context } from '../core/context.ts';
 import { DEVICE } from '../core/device-paths.ts';
 import { EXIT, NotConfiguredError, SysbackError, UserError } from '../core/errors.ts';
-import { createScriptedPrompter, type Prompter, TooManyAttemptsError } from '../core/prompter.ts';
+import { type Prompter, TooManyAttemptsError } from '../core/prompter.ts';
+import { createScriptedPrompter } from '../core/prompter-scripted.ts';
 import { readState } from '../core/state.ts';
-import { type Flows, registeredFlows } from './flows.ts';
+import { unavailableFlows, type Flows } from './flows.ts';
 import { cmdlineMode, decideMode } from './mode.ts';
 
 /** The question, exactly; the prompter adds ` [new/recover]: `. */
@@ -130,7 +130,7 @@ export async function runFirstboot(ctx: Context, options: FirstbootOptions, deps
   const answersFile = locateAnswers(ctx, options.answersFile, deps.env);
   let answers: Answers | undefined;
   if (answersFile !== undefined) {
-    answers = loadJsonConfig(answersFile, validateAnswers);
+    answers = loadAnswers(answersFile);
     ctx.log.info(`sysback: answers from ${answersFile}`);
   }
 
@@ -202,7 +202,8 @@ export async function runFirstboot(ctx: Context, options: FirstbootOptions, deps
 /** The real console: stdin for answers; prompts on whichever of stderr/stdout is the terminal. */
 export function defaultFirstbootDeps(createConsole: () => Prompter): FirstbootDeps {
   return {
-    flows: registeredFlows(),
+    // the app passes its flows (cli/lazy-flows.ts); without them a flow says it is not in this build
+    flows: unavailableFlows,
     console: createConsole,
     consoleAvailable: process.stdin.isTTY === true,
     env: process.env,

@@ -1,10 +1,11 @@
-// Owns the seam between the first-boot hook and the two flows it starts: "new" (firstboot/configure.ts)
-// and "recover" (recovery/recover.ts). Contract: a flow gets the context (root, runner, log, clock), a
-// prompter (the console, or the scripted one built from the answers file: the flow asks the same
-// questions either way, naming each by its answers key) and the options below; it writes the state
-// file only when every step succeeded, and it reboots only when `noReboot` is false. The hook finds
-// the flows through a registry the flow modules fill in (`provideFlows`), so tests inject their own
-// and the hook never imports a flow it does not need; an empty slot fails with a clear message.
+// Owns the seam between the first-boot hook (and `sysback configure|recover`) and the two flows they
+// start: "new" (firstboot/configure.ts) and "recover" (recovery/recover.ts). Contract: a flow gets
+// the context (root, runner, log, clock, step events), a prompter (the console, or the scripted one
+// built from the answers file: the flow asks the same questions either way, naming each by its
+// answers key) and the options below; it writes the state file only when every step succeeded, and
+// it reboots only when `noReboot` is false. The app loads the flow that is asked for, when it is
+// asked for (cli/lazy-flows.ts: a dynamic import, so the hook never loads a flow it does not run),
+// and hands it the router's real Device (grid/device.ts); tests inject their own flows.
 import type { Answers } from '../core/config/answers.ts';
 import type { Context } from '../core/context.ts';
 import { EXIT, SysbackError } from '../core/errors.ts';
@@ -19,6 +20,8 @@ export interface FlowOptions {
   noReboot: boolean;
   /** "recover" on a router that is already configured: the person (or confirmRecover) agreed to replace it */
   replacesConfiguredRouter: boolean;
+  /** recover only: list what the restore would change and stop before writing anything under the root */
+  dryRun?: boolean;
 }
 
 export type Flow = (ctx: Context, prompter: Prompter, options: FlowOptions) => Promise<void>;
@@ -32,12 +35,16 @@ export interface Flows {
 
 export type FlowName = keyof Flows;
 
-/** A flow is not part of this build. */
+/** What a failed step of either flow adds to its hint: every step resumes. */
+export const RESUME_HINT = 'nothing is lost: run sysback firstboot again to resume';
+
+/** A flow is not part of this build (its module cannot be loaded). */
 export class FlowUnavailableError extends SysbackError {
-  constructor(name: FlowName) {
+  constructor(name: FlowName, cause?: unknown) {
     super(`the "${name === 'configure' ? 'new' : 'recover'}" flow is not available in this build of sysback`, {
       hint: 'install a complete sysback build; nothing was changed',
       exitCode: EXIT.internal,
+      ...(cause !== undefined ? { cause } : {}),
     });
   }
 }
@@ -48,15 +55,3 @@ const unavailable = (name: FlowName): Flow => async () => {
 
 /** Flows that only say they are missing. */
 export const unavailableFlows: Flows = { configure: unavailable('configure'), recover: unavailable('recover') };
-
-const registry: Partial<Flows> = {};
-
-/** Called by the flow modules when they load: `provideFlows({ configure: runConfigure })`. */
-export function provideFlows(flows: Partial<Flows>): void {
-  Object.assign(registry, flows);
-}
-
-/** The flows provided so far; a missing one throws FlowUnavailableError when run. */
-export function registeredFlows(): Flows {
-  return { configure: registry.configure ?? unavailableFlows.configure, recover: registry.recover ?? unavailableFlows.recover };
-}

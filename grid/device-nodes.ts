@@ -12,9 +12,11 @@ import type { Context } from '../core/context.ts';
 import type { DeviceConfig } from '../core/config/device-config.ts';
 import { DEVICE, type Area } from '../core/device-paths.ts';
 import { CorruptError, NotConfiguredError } from '../core/errors.ts';
+import { waitWithProgress } from '../core/progress.ts';
 import { writeIntroducers } from './tahoe-cfg.ts';
-import { createNode, runningPid, startNode, stopNode, type NodeSpec } from './tahoe-node.ts';
+import { createNode, runningPid, startNode, stopNode, waitUntilAnswering, type NodeSpec } from './tahoe-node.ts';
 import { hostTahoe } from './tahoe-program.ts';
+import type { TahoeClient } from './tahoe-client.ts';
 import { TahoeWebApi } from './webapi.ts';
 
 export const AREAS: readonly Area[] = ['private', 'public'];
@@ -70,13 +72,14 @@ export async function startDeviceNode(ctx: Context, config: DeviceConfig, area: 
   if (!existsSync(path.join(dir, 'tahoe.cfg'))) {
     throw new NotConfiguredError(`the ${area} Tahoe node does not exist yet`, 'run sysback firstboot first');
   }
+  const api = nodeApi(config, area);
   if (systemdManaged(ctx)) {
     await ctx.runner.run(['systemctl', 'enable', '--now', `sysback-tahoe@${area}.service`]);
+    await api.waitUntilUp(60_000);
   } else {
     await startNode(ctx.runner, hostTahoe(), dir);
+    await waitUntilAnswering(dir, () => api.isUp(), 60_000);
   }
-  const api = nodeApi(config, area);
-  await api.waitUntilUp(60_000);
   return api;
 }
 
@@ -97,11 +100,31 @@ export async function deviceNodeRunning(ctx: Context, area: Area): Promise<boole
 }
 
 /** Waits for shares.happy storage servers, logging how many are connected; bounded by the config. */
-export async function waitForHappy(ctx: Context, config: DeviceConfig, api: TahoeWebApi): Promise<number> {
+export async function waitForHappy(ctx: Pick<Context, 'log'>, config: DeviceConfig, api: TahoeClient): Promise<number> {
   const wanted = config.grid.shares.happy;
-  return api.waitForServers(wanted, config.tahoe.serverWaitSeconds * 1000, (connected) =>
-    ctx.log.info(`  storage servers connected: ${connected} of the ${wanted} needed`),
-  );
+  return waitWithProgress('storage servers connected', (report) =>
+    api.waitForServers(wanted, config.tahoe.serverWaitSeconds * 1000, (connected) => report(`${connected} of the ${wanted} needed (trying for up to ${config.tahoe.serverWaitSeconds} s)`)),
+  { say: (line) => ctx.log.info(`  ${line}`) });
+}
+
+/**
+ * The node id of an area's node as the welcome page and check results name storage servers
+ * (`v0-…`, Tahoe's `get_long_nodeid()`): its `node.pubkey` without the `pub-` prefix. Tahoe's
+ * `my_nodeid` file holds the foolscap tub id, which names no server there; it is read only when no
+ * `node.pubkey` exists (the unit tests' memory nodes). How a backup tells the router's own storage
+ * server from the grid's. Undefined when the node has written neither yet.
+ */
+export function ownNodeId(ctx: Pick<Context, 'path'>, area: Area = 'private'): string | undefined {
+  const dir = nodeDir(ctx, area);
+  const pubkey = path.join(dir, 'node.pubkey');
+  if (existsSync(pubkey)) {
+    const id = readFileSync(pubkey, 'utf8').trim().replace(/^pub-/, '');
+    if (id) return id;
+  }
+  const file = path.join(dir, 'my_nodeid');
+  if (!existsSync(file)) return undefined;
+  const id = readFileSync(file, 'utf8').trim();
+  return id || undefined;
 }
 
 // ---- the area caps, in the private node's Tahoe alias file -------------------------------------

@@ -1,9 +1,17 @@
-// Owns the `sysback grid` commands (init, start, stop, status) for the operator of a local grid.
+// Owns the `sysback grid` commands (init, start, stop, status) for the operator of a local grid: host
+// only, in the host app. Declarations only: each action loads grid/local-grid.ts when it runs.
 // stdout carries data (`--json`), stderr carries progress for people.
 import type { Command } from 'commander';
-import { createContext } from '../core/context.ts';
 import { UserError } from '../core/errors.ts';
-import { gridStatus, initGrid, startGrid, stopGrid, type GridStatus } from './local-grid.ts';
+import type { GridStatus, TargetRootfsSource } from './local-grid.ts';
+
+export interface GridCommandDeps {
+  /** where tahoe comes from when the host has none (the host app passes the builder's rootfs) */
+  targetRootfs: TargetRootfsSource;
+}
+
+const loadGrid = () => import('./local-grid.ts');
+const loadContext = async () => (await import('../core/context.ts')).createContext;
 
 function int(name: string) {
   return (value: string) => {
@@ -25,7 +33,7 @@ function printStatus(status: GridStatus, json: boolean): void {
   process.stdout.write(`storage servers connected: ${status.storageConnected}/${status.storageTotal}\n`);
 }
 
-export function registerGridCommands(program: Command): void {
+export function registerGridCommands(program: Command, deps: GridCommandDeps): void {
   const grid = program.command('grid').description('create and run a local Tahoe-LAFS grid (introducers, storage nodes, public directory)');
 
   grid
@@ -40,22 +48,28 @@ export function registerGridCommands(program: Command): void {
     .option('--timeout <seconds>', 'bound for the grid to form', int('timeout'), 120)
     .option('--tor-control-port <endpoint>', 'with --listen tor: the tor control port, tcp:127.0.0.1:PORT (never a default port)')
     .option('--tor-socks-port <port>', "with --listen tor: that tor's SOCKS port (a bare number)", int('tor-socks-port'))
+    .option('--private-tor', 'with --listen tor: start a private Tor network of our own on 127.0.0.1 (TestingTorNetwork, loopback authorities; tests and demos) and use it')
+    .option('--no-guest-hint', 'TCP grids: announce 127.0.0.1 only (by default nodes also announce 10.0.2.100, which `sysback boot --grid` leads to them)')
     .option('--json', 'print the status as JSON')
     .action(async (options) => {
       if (!['tcp', 'tor'].includes(options.listen)) throw new UserError(`--listen must be tcp or tor, not "${options.listen}"`);
-      if (options.listen === 'tor' && (!options.torControlPort || !options.torSocksPort)) {
-        throw new UserError('--listen tor needs --tor-control-port and --tor-socks-port', 'point them at a tor you run, never at a default port');
+      if (options.listen === 'tor' && !options.privateTor && (!options.torControlPort || !options.torSocksPort)) {
+        throw new UserError('--listen tor needs --tor-control-port and --tor-socks-port, or --private-tor', 'point them at a tor you run, never at a default port');
       }
       if (!['mount', 'webapi'].includes(options.transport)) throw new UserError(`--transport must be mount or webapi`);
+      const [{ initGrid }, createContext] = await Promise.all([loadGrid(), loadContext()]);
       const ctx = createContext();
       const { status } = await initGrid(ctx, options.dir, {
+        targetRootfs: deps.targetRootfs,
         storage: options.storage,
         introducers: options.introducers,
         listen: options.listen,
         transport: options.transport,
         name: options.name,
         timeoutMs: options.timeout * 1000,
-        ...(options.listen === 'tor' ? { tor: { controlPort: options.torControlPort, socksPort: options.torSocksPort } } : {}),
+        ...(options.guestHint === false ? { guestAddress: false as const } : {}),
+        ...(options.listen === 'tor' && options.privateTor ? { privateTor: true } : {}),
+        ...(options.listen === 'tor' && !options.privateTor ? { tor: { controlPort: options.torControlPort, socksPort: options.torSocksPort } } : {}),
       });
       ctx.log.info(`grid created in ${status.dir}; grid.json is ready; stop it with: sysback grid stop --dir ${options.dir}`);
       printStatus(status, Boolean(options.json));
@@ -68,8 +82,9 @@ export function registerGridCommands(program: Command): void {
     .option('--timeout <seconds>', 'bound for all storage nodes to connect', int('timeout'), 120)
     .option('--json', 'print the status as JSON')
     .action(async (options) => {
+      const [{ startGrid }, createContext] = await Promise.all([loadGrid(), loadContext()]);
       const ctx = createContext();
-      printStatus(await startGrid(ctx, options.dir, { timeoutMs: options.timeout * 1000 }), Boolean(options.json));
+      printStatus(await startGrid(ctx, options.dir, { timeoutMs: options.timeout * 1000, targetRootfs: deps.targetRootfs }), Boolean(options.json));
     });
 
   grid
@@ -77,6 +92,7 @@ export function registerGridCommands(program: Command): void {
     .description('stop every node of the grid by its PID')
     .requiredOption('--dir <dir>', 'the grid directory')
     .action(async (options) => {
+      const { stopGrid } = await loadGrid();
       const stopped = await stopGrid(options.dir);
       process.stderr.write(stopped.length ? `stopped: ${stopped.join(', ')}\n` : 'nothing was running\n');
     });
@@ -87,6 +103,7 @@ export function registerGridCommands(program: Command): void {
     .requiredOption('--dir <dir>', 'the grid directory')
     .option('--json', 'print the status as JSON')
     .action(async (options) => {
+      const { gridStatus } = await loadGrid();
       printStatus(await gridStatus(options.dir), Boolean(options.json));
     });
 }

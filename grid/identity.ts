@@ -17,7 +17,12 @@
 //     a truncation inside the data) -> CorruptError "damaged or tampered with";
 //   - decrypts, but the JSON has another format version -> CorruptError "unknown identity format X,
 //     upgrade sysback"; invalid against the schema -> CorruptError naming the field paths only.
+// Argon2 memory is bounded by what this router can afford, checked before any derivation: at most
+// ARGON2_MAX_MEMORY (1 GiB) and at most half of the device's RAM (os.totalmem(), injectable): a
+// hostile identity file asking for more is a CorruptError, never an allocation that takes the router
+// down at each password try. sysback writes 64 MiB, which even a 128 MiB router affords.
 // Cheaper Argon2 parameters exist only through the explicit `insecureArgon2ForTests` option.
+import os from 'node:os';
 import * as openpgp from 'openpgp';
 import { z } from 'zod';
 import { gridSchema, sharesSchema } from '../core/config/grid-config.ts';
@@ -48,6 +53,38 @@ export const DEFAULT_ARGON2: Readonly<Argon2Params> = Object.freeze({ passes: 3,
 
 /** What decryptIdentity accepts from a file before running Argon2 (a hostile file must not exhaust a router). */
 export const ARGON2_LIMITS: Readonly<Argon2Params> = Object.freeze({ passes: 16, parallelism: 16, memoryExponent: 20 });
+
+/** Never more Argon2 memory than this, whatever the RAM: 1 GiB. */
+export const ARGON2_MAX_MEMORY = 1024 ** 3;
+
+/** Argon2 memory, in bytes, of these parameters (2^m KiB). */
+export function argon2MemoryBytes(params: Pick<Argon2Params, 'memoryExponent'>): number {
+  return 2 ** params.memoryExponent * 1024;
+}
+
+/** The most Argon2 memory a device with `totalMemory` bytes of RAM spends on one try: half its RAM, at most 1 GiB. */
+export function argon2MemoryLimit(totalMemory: number): number {
+  return Math.min(ARGON2_MAX_MEMORY, Math.floor(totalMemory / 2));
+}
+
+/**
+ * Throws CorruptError unless this device can afford `params` (see the module comment). Pure; the
+ * RAM comes from the caller (`os.totalmem()` on the device).
+ */
+export function assertArgon2Affordable(params: Argon2Params, totalMemory: number): void {
+  const need = argon2MemoryBytes(params);
+  const limit = argon2MemoryLimit(totalMemory);
+  if (need > limit) {
+    throw new CorruptError(
+      `the identity file asks for ${mibText(need)} of Argon2id memory per password try; this router affords ${mibText(limit)} (half of its ${mibText(totalMemory)} RAM, at most 1 GiB)`,
+      'sysback writes 64 MiB; a file asking for more was not written by sysback and may be hostile: use the recovery card',
+    );
+  }
+}
+
+function mibText(bytes: number): string {
+  return `${Math.round(bytes / 1024 / 1024)} MiB`;
+}
 
 const dirWriteCap = z.string().regex(/^URI:DIR2:[a-z2-7]+:[a-z2-7]+$/, 'not a Tahoe directory write cap (URI:DIR2:...)');
 
@@ -106,6 +143,14 @@ export interface EncryptOptions {
    * Production code never sets this; the default is always RFC 9580's t=3, p=4, 64 MiB.
    */
   insecureArgon2ForTests?: Argon2Params;
+  /** the grid's name, for the password estimator's user dictionary (grid.json `name`) */
+  gridName?: string;
+  /**
+   * The password already protects this router's published identity (a recovery re-publishing it):
+   * the strength floor is not applied again, so a floor raised since the router was set up never
+   * fails a recovery halfway. A new password (the "new" flow) never sets this.
+   */
+  reusedPassword?: boolean;
 }
 
 function problemsOf(error: z.ZodError): string {
@@ -119,7 +164,7 @@ export async function encryptIdentity(identity: Identity, password: string, opti
     // a bug in the caller, not a user mistake: say which fields, never their values (they are caps)
     throw new Error(`refusing to encrypt an invalid identity: ${problemsOf(checked.error)}`);
   }
-  assertPasswordStrong(password, { alias: identity.alias });
+  if (!options.reusedPassword) await assertPasswordStrong(password, { alias: identity.alias, ...(options.gridName ? { gridName: options.gridName } : {}) });
   const argon2 = options.insecureArgon2ForTests ?? DEFAULT_ARGON2;
   const message = await openpgp.createMessage({ binary: padIdentity(checked.data), format: 'binary', date: new Date(checked.data.created) });
   const binary = await openpgp.encrypt({
@@ -249,13 +294,21 @@ export async function inspectIdentity(armored: string): Promise<IdentityEnvelope
   return (await readEnvelope(armored)).envelope;
 }
 
+export interface DecryptOptions {
+  /** the device's RAM in bytes; default os.totalmem() */
+  totalMemory?: number;
+}
+
 /** Decrypts and validates an identity file; see the module comment for the error each failure gives. */
-export async function decryptIdentity(armored: string, password: string): Promise<Identity> {
+export async function decryptIdentity(armored: string, password: string, options: DecryptOptions = {}): Promise<Identity> {
   const { message, envelope } = await readEnvelope(armored);
+  const totalMemory = options.totalMemory ?? os.totalmem();
+  assertArgon2Affordable(envelope.argon2, totalMemory); // before any derivation
+  const maxExponent = Math.min(ARGON2_LIMITS.memoryExponent, Math.floor(Math.log2(argon2MemoryLimit(totalMemory) / 1024)));
   const secrets = [password];
   let sessionKeys: openpgp.DecryptedSessionKey[];
   try {
-    sessionKeys = await openpgp.decryptSessionKeys({ message, passwords: [password], config: { maxArgon2MemoryExponent: ARGON2_LIMITS.memoryExponent } });
+    sessionKeys = await openpgp.decryptSessionKeys({ message, passwords: [password], config: { maxArgon2MemoryExponent: maxExponent } });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
     if (/Session key decryption failed/.test(text)) {

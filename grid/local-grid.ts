@@ -6,10 +6,15 @@
 //   D/local-grid.json   this machine's view: nodes, ports, where tahoe comes from
 //   D/nodes/NAME/       Tahoe node directories; D/nodes/NAME.pid, NAME.log beside them
 //   D/.sysroot/         overlay scratch when tahoe runs from the target root filesystem
+// Booted images reach a TCP grid (DESIGN §6): every listening node announces two location hints,
+// tcp:127.0.0.1:P (the host, a chroot) and tcp:GUEST:P (GUEST = 10.0.2.100 by default), and it still
+// listens on 127.0.0.1 only. `sysback boot --grid D` makes GUEST:P lead to 127.0.0.1:P: qemu with
+// guestfwd, nspawn with a network namespace of ours (builder/grid-reach.ts). Tahoe tries every hint
+// of a fURL and of a storage announcement, so the same grid.json works on the host and in a guest.
 // Contract: every process is started in its own session and stopped by its PID; nothing is mounted on
 // the host (sysroot mounts live in private namespaces); start waits, with a bound, until the gateway
 // sees every storage node and says how many it sees when the bound passes.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Context } from '../core/context.ts';
@@ -17,8 +22,9 @@ import { GRID_FORMAT, sharesFor, type GridConfig, type Shares, validateGridConfi
 import { loadJsonConfig, validateWith } from '../core/config/validate.ts';
 import { SysbackError, TooFewServersError, UserError } from '../core/errors.ts';
 import { assertPortFree, freePorts } from '../core/ports.ts';
-import { ensureTargetRootfs } from '../builder/target-rootfs.ts';
 import { createNode, runningPid, startNode, stopNode, waitForIntroducerFurl, type NodeRole } from './tahoe-node.ts';
+import { editCfg } from './tahoe-cfg.ts';
+import { dirAuthorityLines, resumeTorNetwork, startTorNetwork, stopTorNetwork, torNetworkExists } from './tor-network.ts';
 import { hostTahoe, sysrootTahoe, type TahoeProgram } from './tahoe-program.ts';
 import { TahoeWebApi } from './webapi.ts';
 
@@ -39,6 +45,10 @@ const localGridSchema = z
     /** "host" or the target root filesystem tahoe runs from */
     tahoe: z.string(),
     nodes: z.array(localNodeSchema).min(1),
+    /** the second location hint's address for booted images (absent: loopback only) */
+    guestAddress: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional(),
+    /** the private Tor network directory when the grid listens over Tor */
+    torNetwork: z.string().optional(),
   })
   .strict();
 
@@ -56,6 +66,27 @@ export interface InitOptions {
   timeoutMs: number;
   /** the tor every node uses when listen is "tor" (explicit ports, never 9050/9150) */
   tor?: { controlPort: string; socksPort: number };
+  /** where tahoe comes from when the host has none (see TargetRootfsSource) */
+  targetRootfs?: TargetRootfsSource;
+  /** address booted images reach the grid's ports at (a second location hint); false: loopback only */
+  guestAddress?: string | false;
+  /** the private Tor network the grid's tor belongs to (recorded for `sysback boot --grid`) */
+  torNetwork?: string;
+  /** listen over Tor on a private Tor network of our own, started in D/tor (tests, demos) */
+  privateTor?: boolean;
+}
+
+/** The address a booted image reaches the grid at: qemu's guestfwd address, also used in our netns. */
+export const GUEST_ADDRESS = '10.0.2.100';
+
+/** tub.location of a TCP node: loopback first, then the guest address (pure). */
+export function tcpLocation(port: number, guestAddress?: string): string {
+  return [`tcp:127.0.0.1:${port}`, ...(guestAddress ? [`tcp:${guestAddress}:${port}`] : [])].join(',');
+}
+
+/** The loopback ports a booted image must reach for this grid's Tahoe nodes (pure). */
+export function gridNodePorts(local: LocalGrid): number[] {
+  return local.nodes.filter((n) => n.role !== 'client' && n.tubPort).map((n) => n.tubPort!);
 }
 
 export interface NodeStatus {
@@ -84,6 +115,8 @@ export function gridFiles(dir: string) {
     nodes: path.join(abs, 'nodes'),
     scratch: path.join(abs, '.sysroot'),
     node: (name: string) => path.join(abs, 'nodes', name),
+    /** the private Tor network of a `--private-tor` grid */
+    tor: path.join(abs, 'tor'),
   };
 }
 
@@ -95,19 +128,20 @@ export function loadLocalGrid(dir: string): LocalGrid {
   return loadJsonConfig(files.local, (input) => validateWith(localGridSchema, input));
 }
 
-/** Finds tahoe: the host's, else the cached target root filesystem (built when missing). */
-async function locateTahoe(ctx: Context, recorded?: string): Promise<string> {
+/**
+ * Where a target root filesystem comes from when the host has no tahoe: returns the path of a
+ * complete tree. The host app passes builder/target-rootfs.ts (built when missing); grid/ never
+ * imports the builder, so the caller decides.
+ */
+export type TargetRootfsSource = (ctx: Context) => Promise<string>;
+
+/** Finds tahoe: the host's, else the one recorded, else a target root filesystem from `source`. */
+async function locateTahoe(ctx: Context, recorded: string | undefined, source: TargetRootfsSource | undefined): Promise<string> {
   if (recorded === 'host' || (recorded === undefined && (await ctx.runner.which('tahoe')))) return 'host';
   if (recorded && existsSync(path.join(recorded, 'usr/bin/tahoe'))) return recorded;
+  if (!source) throw new UserError('this host has no tahoe and no target root filesystem was given', 'install tahoe-lafs, or run `sysback grid` (it uses the target root filesystem)');
   ctx.log.info('this host has no tahoe: using the one from the target root filesystem');
-  const result = await ensureTargetRootfs(
-    async (argv) => {
-      await ctx.runner.run(argv, { stdio: 'inherit', hint: 'install mmdebstrap (apt-get install mmdebstrap), or run npm run rootfs' });
-    },
-    undefined,
-    (line) => ctx.log.info(line),
-  );
-  return result.path;
+  return source(ctx);
 }
 
 function programFor(where: string, dir: string): TahoeProgram {
@@ -123,19 +157,28 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
   if (existsSync(files.grid) || existsSync(files.local)) {
     throw new UserError(`${files.dir} already holds a grid`, 'use `sysback grid start`, or choose a new directory');
   }
-  if (options.listen === 'tor' && !options.tor) {
-    throw new UserError('a grid on Tor needs the tor to use', 'pass --tor-control-port tcp:127.0.0.1:PORT and --tor-socks-port PORT');
+  if (options.listen === 'tor' && !options.tor && !options.privateTor) {
+    throw new UserError('a grid on Tor needs the tor to use', 'pass --tor-control-port tcp:127.0.0.1:PORT and --tor-socks-port PORT, or --private-tor');
   }
-  const tor = options.listen === 'tor' ? options.tor : undefined;
   if (options.storage < 1 || options.introducers < 1) throw new UserError('a grid needs at least one introducer and one storage node');
   if (options.introducers < 2) ctx.log.warn('the seed recommends at least two introducers');
   const shares = options.shares ?? sharesFor(options.storage);
   if (shares.happy > options.storage) {
     throw new UserError(`shares.happy (${shares.happy}) is more than the ${options.storage} storage nodes`, 'lower --happy or add storage nodes');
   }
-  const where = await locateTahoe(ctx);
+  const where = await locateTahoe(ctx, undefined, options.targetRootfs);
   const tahoe = programFor(where, dir);
   mkdirSync(files.nodes, { recursive: true });
+  let tor = options.listen === 'tor' ? options.tor : undefined;
+  let testNetwork: { dirAuthorities: string[] } | undefined;
+  if (options.listen === 'tor' && options.privateTor) {
+    const network = await ctx.log.step('starting a private Tor network on 127.0.0.1 (TestingTorNetwork, our own authorities)', () =>
+      startTorNetwork(ctx.runner, files.tor, { ...(where === 'host' ? {} : { rootfs: where }), clients: 1, timeoutMs: options.timeoutMs * 2 }),
+    );
+    tor = network.clients[0]!;
+    options = { ...options, torNetwork: files.tor };
+    testNetwork = { dirAuthorities: dirAuthorityLines(files.tor) };
+  }
 
   const ports = await freePorts(options.introducers + options.storage * 2 + 1);
   const take = () => ports.shift()!;
@@ -145,7 +188,18 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
   for (let i = 1; i <= options.introducers; i++) nodes.push({ name: `introducer-${i}`, role: 'introducer', ...tubPort() });
   for (let i = 1; i <= options.storage; i++) nodes.push({ name: `storage-${i}`, role: 'storage', ...tubPort(), webPort: take() });
   nodes.push({ name: 'gateway', role: 'client', webPort: take() });
-  const local: LocalGrid = { format: LOCAL_FORMAT, tahoe: where, nodes };
+  const guestAddress = tor || options.guestAddress === false ? undefined : (options.guestAddress ?? GUEST_ADDRESS);
+  const local: LocalGrid = {
+    format: LOCAL_FORMAT,
+    tahoe: where,
+    nodes,
+    ...(guestAddress ? { guestAddress } : {}),
+    ...(tor && options.torNetwork ? { torNetwork: path.resolve(options.torNetwork) } : {}),
+  };
+  // a second hint, so guests reach the node too; set before the first start (the fURL carries it)
+  const addGuestHint = (node: LocalNode) => {
+    if (guestAddress && node.tubPort) editCfg(files.node(node.name), [['node', 'tub.location', tcpLocation(node.tubPort, guestAddress)]]);
+  };
   writeFileSync(files.local, JSON.stringify(local, null, 2) + '\n');
 
   // A failed init stops what it started: no orphan node outlives it.
@@ -154,6 +208,7 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
     await ctx.log.step(`creating ${options.introducers} introducers`, async () => {
       for (const node of nodes.filter((n) => n.role === 'introducer')) {
         await createNode(ctx.runner, tahoe, { dir: files.node(node.name), role: 'introducer', nickname: node.name, listen: tor ? { kind: 'tor' } : { kind: 'tcp', port: node.tubPort! }, ...(tor ? { tor } : {}) });
+        addGuestHint(node);
         await startNode(ctx.runner, tahoe, files.node(node.name));
       }
       for (const node of nodes.filter((n) => n.role === 'introducer')) {
@@ -173,6 +228,7 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
           introducers,
           reservedSpace: '1G',
         });
+        addGuestHint(node);
       }
     });
     await startGrid(ctx, dir, { timeoutMs: options.timeoutMs, tahoe, local });
@@ -186,7 +242,7 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
       shares,
       listen: options.listen,
       transport: options.transport,
-      ...(tor ? { tor } : {}),
+      ...(tor ? { tor: { controlPort: tor.controlPort, socksPort: tor.socksPort, ...(testNetwork ? { testNetwork } : {}) } } : {}),
     };
     const valid = validateGridConfig(grid);
     if (!valid.ok) throw new SysbackError(`internal: generated grid.json is invalid: ${JSON.stringify(valid.problems)}`);
@@ -194,7 +250,20 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
     return { grid, status: await gridStatus(dir) };
   } catch (error) {
     await stopGrid(dir).catch(() => {});
+    await stopTorNetwork(files.tor).catch(() => {});
     throw error;
+  }
+}
+
+/** Over Tor: how long the gateway may take to see every storage server before it is restarted once. */
+const TOR_RECONNECT_MS = 90_000;
+
+/** Whether the node at `nodeDir` reaches the grid over Tor (its tahoe.cfg says `tcp = tor`). */
+function overTor(nodeDir: string): boolean {
+  try {
+    return /^\s*tcp\s*=\s*tor\s*$/m.test(readFileSync(path.join(nodeDir, 'tahoe.cfg'), 'utf8'));
+  } catch {
+    return false;
   }
 }
 
@@ -202,11 +271,15 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
 export async function startGrid(
   ctx: Context,
   dir: string,
-  options: { timeoutMs: number; tahoe?: TahoeProgram; local?: LocalGrid },
+  options: { timeoutMs: number; tahoe?: TahoeProgram; local?: LocalGrid; targetRootfs?: TargetRootfsSource },
 ): Promise<GridStatus> {
   const files = gridFiles(dir);
   const local = options.local ?? loadLocalGrid(dir);
-  const tahoe = options.tahoe ?? programFor(await locateTahoe(ctx, local.tahoe), dir);
+  const where = local.tahoe;
+  const tahoe = options.tahoe ?? programFor(await locateTahoe(ctx, local.tahoe, options.targetRootfs), dir);
+  if (local.torNetwork && torNetworkExists(local.torNetwork)) {
+    await ctx.log.step('starting the private Tor network', () => resumeTorNetwork(ctx.runner, local.torNetwork!, { ...(where === 'host' ? {} : { rootfs: where }) }));
+  }
   const started = Date.now();
   const order: NodeRole[] = ['introducer', 'storage', 'client'];
   // Preflight before starting anything: a missing node or a taken port fails the whole start cleanly.
@@ -223,8 +296,25 @@ export async function startGrid(
   const storageTotal = local.nodes.filter((n) => n.role === 'storage').length;
   const api = new TahoeWebApi(gateway(local)!.webPort!);
   await api.waitUntilUp(options.timeoutMs);
+  const remaining = () => Math.max(1000, options.timeoutMs - (Date.now() - started));
   try {
-    await api.waitForServers(storageTotal, Math.max(1000, options.timeoutMs - (Date.now() - started)));
+    if (overTor(files.node(gateway(local)!.name)) && options.timeoutMs > 2 * TOR_RECONNECT_MS) {
+      // Over Tor an early failed attempt (a stale onion descriptor) puts foolscap into exponential
+      // reconnect back-off (minutes: notes/tor-testnet.md §7 pitfall 4); a restarted gateway
+      // reconnects at once, so after a bounded first wait it is restarted once, by its PID.
+      const first = await api.waitForServers(storageTotal, TOR_RECONNECT_MS).then(() => true, (error: unknown) => {
+        if (error instanceof TooFewServersError) return false;
+        throw error;
+      });
+      if (!first) {
+        const node = gateway(local)!;
+        ctx.log.info(`only some storage servers are connected after ${TOR_RECONNECT_MS / 1000} s over Tor: restarting ${node.name} to skip its reconnect back-off`);
+        await stopNode(files.node(node.name));
+        await startNode(ctx.runner, tahoe, files.node(node.name));
+        await api.waitUntilUp(remaining());
+      }
+    }
+    await api.waitForServers(storageTotal, remaining());
   } catch (error) {
     if (error instanceof TooFewServersError) {
       const status = await gridStatus(dir);
@@ -255,6 +345,7 @@ export async function stopGrid(dir: string): Promise<string[]> {
         }),
     );
   }
+  if (local.torNetwork && (await stopTorNetwork(local.torNetwork)) > 0) stopped.push('the private Tor network');
   rmSync(files.scratch, { recursive: true, force: true });
   return stopped;
 }

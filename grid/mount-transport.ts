@@ -1,42 +1,38 @@
 // The `mount` transport (DESIGN §4.2, the seed's way): the area is mounted from the node's Tahoe SFTP
-// frontend with sshfs, the file is copied in with rsync, the area is unmounted, and the result is
-// checked through the web API. It keeps the Transport contract of grid/transport.ts.
+// frontend with sshfs (grid/sshfs.ts), the file is copied in with rsync (grid/rsync.ts), the area is
+// unmounted, and the result is checked through the web API (grid/sftp-settle.ts). It keeps the
+// Transport contract of grid/transport.ts; this module only composes those parts.
 //
-// What Tahoe 1.20's SFTP server (allmydata/frontends/sftpd.py) supports, and the choices that follow:
 // - The SFTP root is the account's root cap (the area's directory). `/uri/CAP` paths exist in the
 //   protocol but sshfs cannot stat `/uri` ("Operation not permitted"), so this transport reaches only
 //   the directory its account is rooted at: `dirCap` must be that `rootCap`.
-// - Every file written is an immutable file, uploaded when its handle is closed; a file opened with
-//   O_CREAT is linked at once as an empty placeholder. Changing a size (ftruncate, `rsync --inplace` on
-//   an existing file) is FX_OP_UNSUPPORTED, and clearing the owner-write bit sets `no-write`. So rsync
-//   runs in its default mode (write `.NAME.XXXXXX`, then rename: Tahoe offers
-//   posix-rename@openssh.com, which sshfs uses, so the rename replaces an existing file), with
-//   `--whole-file` (no delta reads of the old file), `--mkpath` (parents become Tahoe directories)
-//   and `--times` only (no -p/-o/-g: Tahoe keeps no owners, and a read-only mode would make the next
-//   backup's link `no-write`). rsync runs with its cwd inside the mount and relative area paths, so
-//   a mount that vanishes mid-copy fails the copy instead of filling the bare mount point.
-// - Each SFTP operation changes a mutable directory on the grid, so small files cost seconds; a
-//   50 MB file took 9 s here against 1.7 s for the webapi transport (quiet machine).
-// - Upload errors may not reach the SFTP client (Tahoe ticket #1059) and the commit happens after
-//   close, so the mount's listing is never trusted: after unmounting, the web API is polled (bounded)
-//   until `name` holds a newly linked file of the expected size, and its cap is returned from there.
-// - A `{file}` source is rsynced directly. A Readable source is first written to a temp file (the
-//   seed's way: the archive is a file before it is copied), which is removed afterwards.
-// - download mounts the area and rsyncs the file out into a temp file beside `localFile`, renamed over
+// - Upload: what the grid shows at `name` is read before the copy, the area is mounted (at the same
+//   time), rsync copies, the area is unmounted, then the web API is polled at short intervals until
+//   `name` holds a newly linked file of the expected size; its cap is returned from there. A `{file}`
+//   source is rsynced directly; a Readable source is first written to a temp file (the seed's way:
+//   the archive is a file before it is copied), removed afterwards.
+// - Download mounts the area and rsyncs the file out into a temp file beside `localFile`, renamed over
 //   it when complete (the seed's way in recovery; the web API is used only to see that it exists).
-// Cleanup: the mount is undone in every exit path (try/finally, plus SIGINT/SIGTERM/SIGHUP handlers
-// installed while mounted): rsync's whole process group is stopped first (it runs under setsid),
-// then the area is unmounted, then rsync placeholders an interrupted copy left are unlinked through
-// the web API. Only a SIGKILL of the caller can leave a mount; the next mount clears a stale one.
+// - Progress: the caller's callback gets cumulative bytes; the person sees plain progress lines
+//   (core/progress.ts) through `say` (flows pass their log), and timings of mount, copy, unmount and
+//   settle go to the debug log.
+// Cleanup: the mount is undone in every exit path (core/signal-cleanup.ts: try/finally, plus
+// SIGINT/SIGTERM/SIGHUP handlers while mounted): rsync's whole process group is stopped first, then
+// the area is unmounted, then rsync placeholders an interrupted copy left are unlinked through the
+// web API. Only a SIGKILL of the caller can leave a mount; the next mount clears a stale one.
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { SysbackError, UserError, VerifyError, EXIT } from '../core/errors.ts';
-import type { PipedProcess, Runner } from '../core/runner.ts';
+import { SysbackError, UserError, EXIT } from '../core/errors.ts';
+import type { Log } from '../core/log.ts';
+import { createProgress, waitWithProgress, type Say } from '../core/progress.ts';
+import type { Runner } from '../core/runner.ts';
+import { withCleanup } from '../core/signal-cleanup.ts';
+import { copyIntoMount, copyOutOfMount, type RsyncCopy } from './rsync.ts';
+import { areaEntry, removeRsyncTemps, waitForNewLink } from './sftp-settle.ts';
 import { mountSshfs, type SshfsMount } from './sshfs.ts';
 import type { Transport, TransferProgress } from './transport.ts';
 import { localSourceSize, splitTargetName, tempBeside } from './webapi-transport.ts';
@@ -59,110 +55,21 @@ export interface MountTransportOptions {
   spoolDir?: string;
   /** bound for the web API to show the written file after unmounting (default 120 s) */
   settleTimeoutMs?: number;
+  /** timings of mount, copy, unmount and settle go to its debug level; progress lines to its info */
+  log?: Log;
+  /** where progress lines go (default: the log's info, else stderr) */
+  say?: Say;
 }
 
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** Stops an rsync started under setsid and every process of its group: TERM, then KILL. */
-async function stopCopy(copy: PipedProcess): Promise<void> {
-  const pgid = copy.pid;
-  if (pgid) {
-    signalGroup(pgid, 'SIGTERM');
-    for (let i = 0; i < 30 && groupAlive(pgid); i++) await sleep(100);
-    if (groupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
-    for (let i = 0; i < 100 && groupAlive(pgid); i++) await sleep(100);
-  } else {
-    copy.kill('SIGKILL');
-  }
-  await copy.done.catch(() => undefined);
-}
-
-/**
- * Runs `fn` with `cleanup` guaranteed: after `fn` settles, and also when SIGINT/SIGTERM/SIGHUP arrives
- * meanwhile. Our handler stays installed until the cleanup is done (so signal-exit, which execa uses,
- * sees another listener and does not kill the process first), then the signal is raised again for
- * whoever else handles it, or for the default action.
- */
-export async function withCleanup<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
-  let cleaned: Promise<void> | undefined;
-  const once = () => (cleaned ??= cleanup());
-  const remove = () => {
-    for (const s of SIGNALS) process.off(s, handler);
-  };
-  let raised = false;
-  function handler(signal: NodeJS.Signals) {
-    if (raised) return;
-    raised = true;
-    void once()
-      .catch(() => undefined)
-      .finally(() => {
-        remove();
-        process.kill(process.pid, signal);
-      });
-  }
-  for (const s of SIGNALS) process.on(s, handler);
-  try {
-    return await fn();
-  } finally {
-    // on a signal, the handler removes itself once the cleanup is done
-    if (!raised) remove();
-    await once();
-  }
-}
-
-/** Cumulative bytes from rsync's `--info=progress2` output (lines separated by \r or \n). */
-export function parseRsyncProgress(text: string): number | undefined {
-  let last: number | undefined;
-  for (const match of text.matchAll(/(?:^|[\r\n])\s*([\d,]+)\s+\d+%/g)) last = Number(match[1]!.replace(/,/g, ''));
-  return last;
-}
-
-/** rsync's temp name for `base` is `.BASE.XXXXXX` (six random characters). */
-export function isRsyncTemp(entry: string, base: string): boolean {
-  return entry.startsWith(`.${base}.`) && entry.length === base.length + 8;
-}
-
-interface Entry {
-  cap: string;
-  size: number | undefined;
-  linkmotime: number | undefined;
-}
-
-async function entryAt(api: TahoeWebApi, dirCap: string, name: string): Promise<Entry | undefined> {
-  const info = await api.info(dirCap, name);
-  if (!Array.isArray(info) || info[0] !== 'filenode') return undefined;
-  const data = info[1] ?? {};
-  // the parent's link metadata tells a newly linked file from the old one, even for identical bytes
-  const { parent, base } = splitTargetName(name);
-  const parentInfo = await api.info(dirCap, parent);
-  const child = parentInfo?.[1]?.children?.[base]?.[1];
-  return {
-    cap: String(data.rw_uri ?? data.ro_uri ?? ''),
-    size: typeof data.size === 'number' ? data.size : undefined,
-    linkmotime: child?.metadata?.tahoe?.linkmotime,
-  };
-}
+const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2);
 
 export function createMountTransport(options: MountTransportOptions): Transport {
   const { api, runner, mountPoint } = options;
+  const debug = (message: string) => options.log?.debug(`mount transport: ${message}`);
+  const say: Say | undefined = options.say ?? (options.log ? (line) => options.log!.info(line) : undefined);
   let current: SshfsMount | undefined;
+  // the rsync copying right now, stopped first when a signal or a failure ends the mount
+  let copying: RsyncCopy | undefined;
 
   const checkArea = (dirCap: string) => {
     if (dirCap !== options.rootCap) {
@@ -173,8 +80,14 @@ export function createMountTransport(options: MountTransportOptions): Transport 
     }
   };
 
-  // the rsync copying right now, stopped first when a signal or a failure ends the mount
-  let copying: PipedProcess | undefined;
+  const unmount = async () => {
+    const mount = current;
+    current = undefined;
+    if (!mount) return;
+    const started = performance.now();
+    await mount.unmount();
+    debug(`unmounted in ${seconds(started)} s`);
+  };
 
   /**
    * Runs `fn` with the area mounted at `mountPoint`, unmounting in every exit path. `afterFailure`
@@ -187,13 +100,12 @@ export function createMountTransport(options: MountTransportOptions): Transport 
     const cleanup = async () => {
       const copy = copying;
       copying = undefined;
-      if (copy) await stopCopy(copy);
-      const mount = current;
-      current = undefined;
-      await mount?.unmount();
+      if (copy) await copy.stop();
+      await unmount();
       if (!succeeded) await afterFailure?.();
     };
     return withCleanup(cleanup, async () => {
+      const started = performance.now();
       current = await mountSshfs(runner, {
         port: options.sftpPort,
         user: options.user,
@@ -201,63 +113,31 @@ export function createMountTransport(options: MountTransportOptions): Transport 
         knownHostsFile: options.knownHostsFile,
         mountPoint,
       });
+      debug(`sshfs mounted in ${seconds(started)} s`);
       const result = await fn(mountPoint);
       succeeded = true;
       return result;
     });
   };
 
-  /**
-   * rsync runs with its working directory inside the mount and names the area's side relatively, so
-   * if the mount vanished mid-copy it fails (ENOTCONN) instead of writing into the bare mount point.
-   */
-  const rsync = async (mnt: string, from: string, to: string, progress: TransferProgress | undefined, total: number | undefined) => {
-    // setsid: rsync forks a receiver and a generator; its own process group lets all three be
-    // stopped together (by the PID we started) before the unmount, which they would keep busy
-    const child = runner.pipe(['setsid', 'rsync', '--times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', from, to], {
-      cwd: mnt,
-      hint: 'rsync could not copy the file through the sshfs mount',
-    });
-    copying = child;
-    child.stdin?.end();
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (text: string) => {
-      const done = parseRsyncProgress(text);
-      if (done !== undefined) progress?.(done, total);
-    });
+  /** Runs one rsync copy to its end, reporting bytes to the caller and to the person. */
+  const copy = async (start: (onBytes: (bytes: number) => void) => RsyncCopy, label: string, total: number | undefined, progress: TransferProgress | undefined) => {
+    const shown = createProgress({ label, total, say });
+    let child: RsyncCopy | undefined;
     try {
-      await child.done;
+      child = start((bytes) => {
+        shown.update(bytes);
+        progress?.(bytes, total);
+      });
+      copying = child;
+      const result = await child.done;
+      shown.done();
+      debug(`rsync copied ${result.bytes} bytes in ${result.seconds.toFixed(2)} s`);
+    } catch (error) {
+      shown.abort();
+      throw error;
     } finally {
       if (copying === child) copying = undefined;
-    }
-  };
-
-  /** Unlinks rsync temp entries an interrupted copy left beside `name` (Tahoe links them at open). */
-  const removeTemps = async (dirCap: string, name: string) => {
-    const { parent, base } = splitTargetName(name);
-    try {
-      for (const entry of await api.list(dirCap, parent)) {
-        if (isRsyncTemp(entry.name, base)) await api.unlink(dirCap, parent ? `${parent}/${entry.name}` : entry.name);
-      }
-    } catch {
-      // best effort: the directory may not exist, or the node may be gone
-    }
-  };
-
-  const waitForLink = async (dirCap: string, name: string, size: number, before: Entry | undefined): Promise<string> => {
-    const timeoutMs = options.settleTimeoutMs ?? 120_000;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const now = await entryAt(api, dirCap, name);
-      const isNew = now && (!before || now.cap !== before.cap || now.linkmotime !== before.linkmotime);
-      if (now && isNew && now.size === size) return now.cap;
-      if (Date.now() > deadline) {
-        throw new VerifyError(
-          `after the SFTP copy, the grid did not show ${name} with ${size} bytes within ${Math.round(timeoutMs / 1000)} s` +
-            (now ? ` (it shows ${now.size ?? '?'} bytes${isNew ? '' : ', the previous file'})` : ' (it shows nothing)'),
-        );
-      }
-      await sleep(250);
     }
   };
 
@@ -278,13 +158,23 @@ export function createMountTransport(options: MountTransportOptions): Transport 
           file = source.file;
         }
         const size = localSourceSize(file);
-        const before = await entryAt(api, dirCap, name);
+        // what the grid shows now, read while the area is being mounted (before rsync renames over it)
+        const beforeRead = areaEntry(api, dirCap, name);
+        beforeRead.catch(() => undefined);
+        let before: Awaited<typeof beforeRead>;
         await mounted(
-          // --mkpath creates the parent directories (Tahoe SFTP mkdir makes real Tahoe directories)
-          (mnt) => rsync(mnt, file, `./${name}`, progress, size),
-          () => removeTemps(dirCap, name),
+          async (mnt) => {
+            before = await beforeRead;
+            // --mkpath creates the parent directories (Tahoe SFTP mkdir makes real Tahoe directories)
+            await copy((onBytes) => copyIntoMount(runner, { mountPoint: mnt, localFile: file, areaPath: name, onBytes }), `copying ${name} into the area`, size, progress);
+          },
+          () => removeRsyncTemps(api, dirCap, name),
         );
-        const cap = await waitForLink(dirCap, name, size, before);
+        const started = performance.now();
+        const cap = await waitWithProgress(`waiting for the grid to show ${name}`, () =>
+          waitForNewLink(api, dirCap, name, size, before, { timeoutMs: options.settleTimeoutMs }),
+        { say });
+        debug(`the web API showed the new file ${seconds(started)} s after the unmount`);
         progress?.(size, size);
         return cap;
       } finally {
@@ -295,13 +185,13 @@ export function createMountTransport(options: MountTransportOptions): Transport 
     async download(dirCap, name, localFile, progress) {
       splitTargetName(name);
       checkArea(dirCap);
-      const entry = await entryAt(api, dirCap, name);
+      const entry = await areaEntry(api, dirCap, name);
       if (!entry) throw new TahoeHttpError('download', 404, `no file ${name} in the area`);
       const temp = tempBeside(localFile);
       try {
-        await mounted(async (mnt) => {
-          await rsync(mnt, `./${name}`, temp, progress, entry.size);
-        });
+        await mounted((mnt) =>
+          copy((onBytes) => copyOutOfMount(runner, { mountPoint: mnt, areaPath: name, localFile: temp, onBytes }), `copying ${name} out of the area`, entry.size, progress),
+        );
         await rename(temp, localFile);
       } catch (error) {
         rmSync(temp, { force: true });
@@ -311,9 +201,7 @@ export function createMountTransport(options: MountTransportOptions): Transport 
     },
 
     async close() {
-      const mount = current;
-      current = undefined;
-      await mount?.unmount();
+      await unmount();
     },
   };
 }

@@ -1,14 +1,21 @@
 // Owns `sysback node start|stop|status`: runs the device's two Tahoe nodes where no systemd does (a
-// chroot, a test, a laptop with --root), stopping them by PID.
+// chroot, a test, a laptop with --root), stopping them by PID. Declarations only: each action loads
+// grid/device-nodes.ts and the device config when it runs.
 import type { Command } from 'commander';
-import { createContext } from '../core/context.ts';
-import { readDeviceConfig } from '../core/config/device-config.ts';
 import type { Area } from '../core/device-paths.ts';
 import { UserError } from '../core/errors.ts';
-import { AREAS, deviceNodeRunning, nodeApi, startDeviceNode, stopDeviceNode } from './device-nodes.ts';
 
-function areasOf(value: string | undefined): readonly Area[] {
-  if (value === undefined || value === 'all') return AREAS;
+async function load() {
+  const [{ createContext }, { readDeviceConfig }, nodes] = await Promise.all([
+    import('../core/context.ts'),
+    import('../core/config/device-config.ts'),
+    import('./device-nodes.ts'),
+  ]);
+  return { createContext, readDeviceConfig, ...nodes };
+}
+
+function areasOf(value: string | undefined, all: readonly Area[]): readonly Area[] {
+  if (value === undefined || value === 'all') return all;
   if (value === 'private' || value === 'public') return [value];
   throw new UserError(`unknown node "${value}"`, 'use private, public or all');
 }
@@ -20,17 +27,33 @@ export function registerNodeCommands(program: Command): void {
     .description('start the private and public nodes (or one of them) and wait until their web API answers')
     .option('--root <dir>', 'device root', '/')
     .action(async (which: string | undefined, options) => {
+      const { createContext, readDeviceConfig, startDeviceNode, AREAS } = await load();
       const ctx = createContext({ root: options.root });
       const config = readDeviceConfig(ctx);
-      for (const area of areasOf(which)) await startDeviceNode(ctx, config, area);
+      for (const area of areasOf(which, AREAS)) await startDeviceNode(ctx, config, area);
+    });
+  node
+    .command('wait-tor')
+    .description("wait until the system tor reports bootstrap 100 % (sysback-tahoe@ runs this before starting a node, on every boot)")
+    .option('--root <dir>', 'device root', '/')
+    .option('--control-port <endpoint>', "the tor's control port (default: the device config's grid.tor.controlPort)")
+    .option('--timeout <seconds>', 'give up after this long', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new UserError(`--timeout must be a positive whole number of seconds, not "${v}"`);
+      return n;
+    }, 600)
+    .action(async (options: { root: string; controlPort?: string; timeout: number }) => {
+      const [{ createContext }, { waitForTorAt }] = await Promise.all([import('../core/context.ts'), import('./tor-ready.ts')]);
+      await waitForTorAt(createContext({ root: options.root }), options.controlPort, options.timeout * 1000);
     });
   node
     .command('stop [which]')
     .description('stop the nodes by PID')
     .option('--root <dir>', 'device root', '/')
     .action(async (which: string | undefined, options) => {
+      const { createContext, stopDeviceNode, AREAS } = await load();
       const ctx = createContext({ root: options.root });
-      for (const area of areasOf(which)) await stopDeviceNode(ctx, area);
+      for (const area of areasOf(which, AREAS)) await stopDeviceNode(ctx, area);
     });
   node
     .command('status')
@@ -38,6 +61,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--root <dir>', 'device root', '/')
     .option('--json', 'print JSON')
     .action(async (options) => {
+      const { createContext, readDeviceConfig, deviceNodeRunning, nodeApi, AREAS } = await load();
       const ctx = createContext({ root: options.root });
       const config = readDeviceConfig(ctx);
       const out = [];

@@ -1,14 +1,24 @@
 // Owns what sysback accepts as an identity password and as an alias in the public directory (DESIGN
 // §4.3: anyone in the grid can download every identity file and guess offline, so a minimum strength
-// is enforced before anything is encrypted). Contract: pure functions; a check returns the reason a
-// person can act on ("too short: ..."), never the password itself; `assert*` throw a UserError with that
-// reason. The policy is a floor, not an estimate: length >= 12 (or a passphrase of >= 4 distinct words),
-// and no password that is one repeated character or pattern, a keyboard/alphabet/digit run, contains
-// the alias, or is a common password (a small built-in list, also after undoing l33t spelling).
+// is enforced before anything is encrypted). Contract: a check returns the reason a person can act on,
+// in one line, never the password itself; `assert*` throw a UserError with that reason.
+// The estimate is zxcvbn's (@zxcvbn-ts/core 4 with the common and English dictionaries: a maintained
+// estimator modelled on how crackers guess: 49k common passwords, 56k English words, names,
+// Wikipedia, keyboard walks, sequences, repeats, dates, l33t), with the alias and the grid's name in its
+// user dictionary (everyone in the grid sees both). A password is refused below MIN_GUESSES (10^10
+// guesses: at Argon2id t=3/64 MiB a GPU farm tries ~10^4-10^5 per second, so 10^10 is months).
+// zxcvbn does not see through two cracker rules that make short patterns look long ("aa bb cc dd":
+// separators between pairs, doubled letters), so the estimate is the lowest of zxcvbn's on the
+// password as typed, with its separators removed, and with doubled characters collapsed, the last
+// two charged RULE_COST guesses each for the rule. The dictionaries (about 25 MB of heap once built)
+// are loaded only when a password is checked, never by a backup run.
 import { UserError } from '../core/errors.ts';
 
-export const MIN_PASSWORD_LENGTH = 12;
-export const MIN_PASSPHRASE_WORDS = 4;
+/** The floor: estimated guesses below this are refused. */
+export const MIN_GUESSES = 1e10;
+
+/** Guesses charged for applying one cracker rule (separator removal, doubled characters). */
+export const RULE_COST = 100;
 
 /** Lowercase letters, digits, `-`, `_` and `.`, 3 to 64 characters, starting with a letter or digit. */
 export const IDENTITY_ALIAS_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
@@ -29,128 +39,124 @@ export function assertAlias(alias: string): void {
   if (problem) throw new UserError(`"${alias.slice(0, 80)}" is not a valid alias: ${problem}`, 'pick another alias, for example "home-router"');
 }
 
-/**
- * Common passwords (after lowercasing and undoing l33t spelling, non-letters removed where the entry is
- * letters only). Small on purpose: it stops the first guesses an attacker tries, not a dictionary.
- */
-const COMMON = new Set([
-  'password', 'passwort', 'passwd', 'pass', 'qwerty', 'qwertz', 'azerty', 'asdf', 'zxcv', 'letmein', 'welcome',
-  'admin', 'administrator', 'root', 'toor', 'login', 'master', 'secret', 'changeme', 'default', 'guest', 'user',
-  'iloveyou', 'monkey', 'dragon', 'football', 'baseball', 'soccer', 'princess', 'sunshine', 'shadow', 'superman',
-  'batman', 'trustno', 'trustnoone', 'whatever', 'freedom', 'starwars', 'hello', 'helloworld', 'abc', 'abcabc',
-  'router', 'myrouter', 'wifi', 'internet', 'openwrt', 'debian', 'linux', 'ubuntu', 'raspberry', 'sysback', 'tahoe',
-  'backup', 'recovery', 'recover', 'identity', 'community', 'network', 'computer', 'michael', 'jennifer', 'charlie',
-  'jordan', 'hunter', 'ranger', 'buster', 'thomas', 'tigger', 'summer', 'winter', 'spring', 'autumn', 'flower',
-  'cheese', 'cookie', 'chocolate', 'pokemon', 'minecraft', 'google', 'facebook', 'samsung', 'apple', 'nothing',
-  'correcthorsebatterystaple', 'thequickbrownfoxjumpsoverthelazydog', 'ilovemyrouter', 'letmeinplease',
-  'passwordpassword', 'mypassword', 'yourpassword', 'newpassword', 'oldpassword', 'supersecret', 'topsecret',
-]);
-
-const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '8': 'b', '@': 'a', $: 's', '!': 'i', '|': 'l', '+': 't' };
-
-/** Rows and runs that count as "a sequence" (each also read backwards). */
-const RUNS = [
-  'abcdefghijklmnopqrstuvwxyz',
-  '0123456789012345678901234567890',
-  'qwertyuiopasdfghjklzxcvbnm',
-  'qwertzuiopasdfghjklyxcvbnm',
-  'azertyuiopqsdfghjklmwxcvbn',
-  '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p',
-  '!@#$%^&*()_+',
-];
-
-function words(password: string): string[] {
-  return password
-    .trim()
-    .split(/[\s\-_.,;:+/]+/)
-    .filter((w) => w.length >= 2);
-}
-
-/** The shortest unit that, repeated, makes up `text` ("abab" -> "ab"). */
-function repeatedUnit(text: string): string {
-  for (let size = 1; size <= text.length / 2; size++) {
-    if (text.length % size !== 0) continue;
-    const unit = text.slice(0, size);
-    if (unit.repeat(text.length / size) === text) return unit;
-  }
-  return text;
-}
-
-/** True when all of `text` (at least 4 characters) is a slice of one of RUNS, forwards or backwards. */
-function isRun(text: string): boolean {
-  if (text.length < 4) return false;
-  const reversed = [...text].reverse().join('');
-  return RUNS.some((run) => run.includes(text) || run.includes(reversed));
-}
-
-function deleet(text: string): string {
-  return [...text.toLowerCase()].map((c) => LEET[c] ?? c).join('');
-}
-
-function isCommon(password: string): boolean {
-  const squashed = password.toLowerCase().replace(/[\s\-_.]+/g, '');
-  // "Password2024!", "p@ssw0rd", "letmein123": a common word with digits or symbols around it
-  const trimmed = squashed.replace(/^[^a-z]+|[^a-z]+$/g, '');
-  const candidates = [
-    password.toLowerCase(),
-    squashed,
-    trimmed,
-    deleet(trimmed).replace(/[^a-z]/g, ''),
-    squashed.replace(/[^a-z]/g, ''),
-    deleet(squashed).replace(/[^a-z]/g, ''),
-  ];
-  return candidates.some((c) => c.length > 0 && (COMMON.has(c) || COMMON.has(repeatedUnit(c))));
-}
-
 export interface PasswordContext {
-  /** the alias the identity is published under; a password containing it is refused */
+  /** the alias the identity is published under (public): in the estimator's user dictionary */
   alias?: string;
+  /** the grid's name (public): in the estimator's user dictionary */
+  gridName?: string;
 }
 
-/** Why `password` is too weak for an identity file, or undefined when it meets the policy. */
-export function checkPassword(password: string, context: PasswordContext = {}): string | undefined {
+interface Match {
+  pattern: string;
+  dictionaryName?: string;
+}
+
+interface Estimate {
+  guesses: number;
+  warning: string | null;
+  sequence: Match[];
+}
+
+interface Estimator {
+  check(password: string, userInputs: string[]): Estimate;
+}
+
+let estimator: Promise<Estimator> | undefined;
+
+/** zxcvbn with its dictionaries, built on first use (dynamic imports: lazy in the bundle too). */
+function loadEstimator(): Promise<Estimator> {
+  estimator ??= (async () => {
+    // the packages are CommonJS: node and the bundle both hand their exports over as `default`
+    const [core, common, en] = (await Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common'), import('@zxcvbn-ts/language-en')])).map(
+      (m) => (m as { default?: unknown }).default ?? m,
+    ) as [typeof import('@zxcvbn-ts/core'), typeof import('@zxcvbn-ts/language-common'), typeof import('@zxcvbn-ts/language-en')];
+    const factory = new core.ZxcvbnFactory({
+      dictionary: { ...common.dictionary, ...en.dictionary },
+      graphs: common.adjacencyGraphs,
+      translations: en.translations,
+    });
+    return {
+      check: (password, userInputs) => {
+        const result = factory.check(password, userInputs);
+        return { guesses: result.guesses, warning: result.feedback.warning, sequence: result.sequence as Match[] };
+      },
+    };
+  })();
+  return estimator;
+}
+
+export interface PasswordStrength {
+  /** estimated guesses (the lowest over the forms tried) */
+  guesses: number;
+  log10: number;
+  /** which form gave the estimate: as typed, without separators, doubled characters collapsed */
+  form: 'as typed' | 'without separators' | 'doubled characters collapsed';
+  /** a one-line reason when refused */
+  reason?: string;
+}
+
+const SEPARATORS = /[\s\-_.,;:+/|]+/g;
+
+function userInputsOf(context: PasswordContext): string[] {
+  const inputs = new Set<string>();
+  for (const value of [context.alias, context.gridName]) {
+    if (!value) continue;
+    inputs.add(value.toLowerCase());
+    for (const part of value.toLowerCase().split(/[-_.]+/)) if (part.length >= 3) inputs.add(part);
+    inputs.add(value.toLowerCase().replace(/[-_.]+/g, ''));
+  }
+  return [...inputs];
+}
+
+function explain(estimate: Estimate, form: PasswordStrength['form']): string {
+  if (estimate.sequence.some((m) => m.dictionaryName === 'userInputs')) {
+    return "it contains the alias or the grid's name, which everyone in the grid can see";
+  }
+  const patterns = new Set(estimate.sequence.map((m) => m.pattern));
+  if (form === 'doubled characters collapsed') return 'it is a short pattern with its characters doubled';
+  if (estimate.warning) return estimate.warning.replace(/\.$/, '').replace(/^./, (c) => c.toLowerCase());
+  if (patterns.has('repeat')) return 'it repeats a short pattern';
+  if (patterns.has('sequence') || patterns.has('spatial')) return 'it is a keyboard, alphabet or digit sequence';
+  if (patterns.has('dictionary')) return 'it is made of common words or passwords';
+  return 'it is too short or too simple';
+}
+
+/** zxcvbn's estimate for `password`, the lowest over the forms a cracker's rules would try. */
+export async function passwordStrength(password: string, context: PasswordContext = {}): Promise<PasswordStrength> {
+  const zxcvbn = await loadEstimator();
+  const inputs = userInputsOf(context);
+  const forms: Array<{ form: PasswordStrength['form']; text: string; cost: number }> = [{ form: 'as typed', text: password, cost: 1 }];
+  const squashed = password.replace(SEPARATORS, '');
+  if (squashed !== password && squashed.length > 0) forms.push({ form: 'without separators', text: squashed, cost: RULE_COST });
+  const collapsed = squashed.replace(/(.)\1+/gu, '$1');
+  if (collapsed !== squashed && collapsed.length > 0) forms.push({ form: 'doubled characters collapsed', text: collapsed, cost: RULE_COST * (squashed === password ? 1 : RULE_COST) });
+  let best: { form: PasswordStrength['form']; guesses: number; estimate: Estimate } | undefined;
+  for (const { form, text, cost } of forms) {
+    const estimate = zxcvbn.check(text, inputs);
+    const guesses = estimate.guesses * cost;
+    if (!best || guesses < best.guesses) best = { form, guesses, estimate };
+  }
+  const strength: PasswordStrength = { guesses: best!.guesses, log10: Math.log10(best!.guesses), form: best!.form };
+  if (best!.guesses < MIN_GUESSES) {
+    strength.reason = `about 10^${Math.floor(strength.log10)} guesses, below the 10^10 needed: ${explain(best!.estimate, best!.form)}`;
+  }
+  return strength;
+}
+
+/** Why `password` is too weak for an identity file (one line), or undefined when it is strong enough. */
+export async function checkPassword(password: string, context: PasswordContext = {}): Promise<string | undefined> {
   if (password.length === 0) return 'a password is needed';
   if (password.trim() !== password) return 'a password must not start or end with spaces (they are easy to lose when typing it again)';
-  const lower = password.toLowerCase();
-  const list = words(password);
-  const distinctWords = new Set(list.map((w) => w.toLowerCase())).size;
-  const longEnough = [...password].length >= MIN_PASSWORD_LENGTH || distinctWords >= MIN_PASSPHRASE_WORDS;
-  if (!longEnough) {
-    return `too short: use at least ${MIN_PASSWORD_LENGTH} characters, or a passphrase of ${MIN_PASSPHRASE_WORDS} or more words`;
-  }
-  const squashed = lower.replace(/\s+/g, '');
-  const unit = repeatedUnit(squashed);
-  if (new Set(squashed).size === 1) return 'it is one character repeated';
-  if (unit.length <= squashed.length / 2 && (unit.length <= 4 || isRun(unit) || isCommon(unit))) {
-    return `it is a short pattern repeated ("${unit.length <= 4 ? unit.replace(/./g, '*') : '...'}" ${squashed.length / unit.length} times)`;
-  }
-  // "qwertyuiop12", "abcdefgh2024!": a run with a few digits or symbols added
-  const letters = squashed.replace(/[^a-z]/g, '');
-  const digits = squashed.replace(/[^0-9]/g, '');
-  if (isRun(squashed) || isRun(unit) || (letters.length >= squashed.length - 4 && isRun(letters)) || (digits.length >= squashed.length - 4 && isRun(digits))) {
-    return 'it is a keyboard, alphabet or digit sequence';
-  }
-  if (new Set(squashed).size <= 3) return 'it uses 3 different characters or fewer';
-  if (list.length >= 2 && distinctWords === 1) return 'it is one word repeated';
-  const alias = context.alias?.toLowerCase();
-  if (alias && alias.length >= 3) {
-    const aliasCore = alias.replace(/[-_.]+/g, '');
-    const passwordCore = lower.replace(/[\s\-_.]+/g, '');
-    if (lower.includes(alias) || (aliasCore.length >= 3 && passwordCore.includes(aliasCore))) {
-      return 'it contains the alias, which everyone in the grid can see';
-    }
-  }
-  if (isCommon(password)) return 'it is a common password (or one with a few digits or symbols added)';
-  return undefined;
+  return (await passwordStrength(password, context)).reason;
 }
 
 /** Throws a UserError saying why `password` is refused. The password never appears in the message. */
-export function assertPasswordStrong(password: string, context: PasswordContext = {}): void {
-  const problem = checkPassword(password, context);
+export async function assertPasswordStrong(password: string, context: PasswordContext = {}): Promise<void> {
+  const problem = await checkPassword(password, context);
   if (problem) {
     throw new UserError(
       `this password is too weak for an identity file: ${problem}`,
-      'anyone in the grid can try passwords against your identity file offline; use 4 or more unrelated words, or 12+ characters',
+      'anyone in the grid can try passwords against your identity file offline; use 4 or more unrelated words',
     );
   }
 }

@@ -10,12 +10,22 @@
 // directory is refused (AliasTakenError) and nothing of theirs changes; republishing by the router that
 // holds the directory's write cap replaces identity.asc there and re-links the alias if it is gone.
 // Caps are arguments and results, never parts of messages (TahoeHttpError redacts Tahoe's own text).
+// Many writers: the shared public directory is one mutable directory every router writes, and Tahoe has
+// no locking: two links at the same moment from two nodes make one of them fail with HTTP 500
+// (UncoordinatedWriteError), or for a moment leave it split between versions so that a read or write
+// meets HTTP 410 "ran out of servers". Every link into it is therefore read back and retried with jittered
+// exponential backoff (`linkAlias`; the random source and the sleep are injectable, so a test is
+// seeded), and a backup run checks that the alias still names this router's directory
+// (`checkAliasLink` / `ensureAliasLink`): a vanished link is re-made, a link that names another
+// directory is reported, never overwritten. During a recovery (`relinkAliasAfterRecovery`) an alias
+// naming this router's *old* directory is moved to its fresh one, and an alias someone else took is
+// a report, not a failure: the recovery card is the way in, and the recovery completes.
 import { Readable } from 'node:stream';
 import { DIR_READ_CAP_PATTERN } from '../core/config/answers.ts';
 import { CorruptError, EXIT, SysbackError, UnknownAliasError, VerifyError } from '../core/errors.ts';
 import { inspectIdentity, MAX_ARMORED_BYTES } from './identity.ts';
 import { assertAlias, checkAlias } from './password-policy.ts';
-import { TahoeHttpError, type TahoeWebApi } from './webapi.ts';
+import { isPassingGridError, TahoeHttpError, type TahoeClient } from './tahoe-client.ts';
 
 export const IDENTITY_FILE = 'identity.asc';
 
@@ -48,18 +58,184 @@ export interface IdentityDir {
   readCap: string;
 }
 
+/** How links into the shared public directory are retried; every field has a default. */
+export interface RetryPolicy {
+  /** tries in all, the first included (default 8) */
+  attempts?: number;
+  /** the first backoff's upper bound in ms (default 200); it doubles each try, up to maxMs */
+  baseMs?: number;
+  /** (default 5000) */
+  maxMs?: number;
+  /** uniform in [0, 1): the jitter (default Math.random; a seeded one in tests) */
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** told of each retry, for the log (no cap in it) */
+  onRetry?: (message: string) => void;
+}
+
+/** The alias entries of the shared public directory, as the functions below need them. */
+export interface AliasDirectory {
+  /** the cap the alias names now (a directory's read cap), 'not-a-directory' for anything else, or undefined when absent */
+  linked(alias: string): Promise<string | undefined>;
+  /** links `alias` to `readCap`; with replace=false Tahoe answers 409 when the name exists */
+  link(alias: string, readCap: string, replace: boolean): Promise<void>;
+}
+
+/** The shared public directory `publicDirCap` seen through a node's web API. */
+export function aliasDirectoryOf(api: Pick<TahoeClient, 'info' | 'link'>, publicDirCap: string): AliasDirectory {
+  return {
+    async linked(alias) {
+      assertAlias(alias);
+      const info = await api.info(publicDirCap, alias);
+      if (info === undefined) return undefined;
+      return info.kind === 'dirnode' && info.readCap ? info.readCap : 'not-a-directory';
+    },
+    link: (alias, readCap, replace) => api.link(publicDirCap, alias, readCap, replace),
+  };
+}
+
+/**
+ * A read or write that raced another node's write to the same mutable directory: HTTP 500
+ * (UncoordinatedWriteError), or HTTP 410 when the concurrent writes left the directory's shares split
+ * between versions so that no one version had `needed` of them for a moment ("ran out of servers …
+ * have 1 remaining shares of the right version"; seen with 15 routers publishing at once). Both pass
+ * once the writers are done (`isPassingGridError`). A 410 from a grid that really lacks servers is
+ * retried too and then thrown: the bounded backoff costs seconds, not the flow.
+ */
+const isUncoordinatedWrite = isPassingGridError;
+
+function isConflict(error: unknown): boolean {
+  return error instanceof TahoeHttpError && error.status === 409;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** "Full jitter": uniform in [0, min(maxMs, baseMs * 2^retry)). */
+export function backoffMs(retry: number, policy: RetryPolicy = {}): number {
+  const base = policy.baseMs ?? 200;
+  const max = policy.maxMs ?? 5000;
+  return Math.floor((policy.random ?? Math.random)() * Math.min(max, base * 2 ** retry));
+}
+
+export type LinkOutcome = 'linked' | 'already' | 'taken';
+
+/**
+ * Makes `alias` name `readCap` in the shared public directory and proves it by reading it back.
+ * `replaceable`: caps the alias may name and that this call may replace (this router's own old
+ * directory after a recovery); anything else is 'taken' and left alone. Retries on Tahoe's
+ * uncoordinated-write error and whenever the read-back does not show the link (another node's
+ * concurrent write lost it); throws the last error when every try failed.
+ */
+export async function linkAlias(dir: AliasDirectory, alias: string, readCap: string, options: RetryPolicy & { replaceable?: readonly string[] } = {}): Promise<LinkOutcome> {
+  assertAlias(alias);
+  const attempts = Math.max(1, options.attempts ?? 8);
+  const sleep = options.sleep ?? defaultSleep;
+  let linkedByUs = false;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (attempt > 0) {
+      const wait = backoffMs(attempt - 1, options);
+      options.onRetry?.(`the public directory was being written by another router; linking "${alias}" again in ${wait} ms (try ${attempt + 1} of ${attempts})`);
+      await sleep(wait);
+    }
+    try {
+      const now = await dir.linked(alias);
+      if (now === readCap) return linkedByUs ? 'linked' : 'already';
+      const replace = now !== undefined && (options.replaceable ?? []).includes(now);
+      if (now !== undefined && !replace) return 'taken';
+      linkedByUs = true; // from here on our read cap under the alias is our doing (a 500 may still have landed)
+      try {
+        await dir.link(alias, readCap, replace);
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+        // someone linked the name between our read and our link: the next read says whose it is
+      }
+      // the read-back: only a link we can read is a link (a racing write may have dropped it)
+      const back = await dir.linked(alias);
+      if (back === readCap) return linkedByUs ? 'linked' : 'already';
+      if (back !== undefined && !(options.replaceable ?? []).includes(back)) return 'taken';
+      lastError = new VerifyError(`the link "${alias}" did not read back from the public directory`);
+    } catch (error) {
+      if (!isUncoordinatedWrite(error)) throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+export type AliasLinkState = 'ok' | 'missing' | 'other-directory';
+
+/** Does `alias` still name this router's identity directory (`ownReadCap`)? One read, no write. */
+export async function checkAliasLink(dir: AliasDirectory, alias: string, ownReadCap: string): Promise<AliasLinkState> {
+  const now = await dir.linked(alias);
+  if (now === undefined) return 'missing';
+  return now === ownReadCap ? 'ok' : 'other-directory';
+}
+
+export interface AliasLinkReport {
+  state: AliasLinkState;
+  /** true when this call re-made a missing link */
+  relinked: boolean;
+  /** for the log and the journal when something is wrong (no cap in it) */
+  message?: string;
+}
+
+/**
+ * What every backup run does for its alias: 'ok' stays; 'missing' is re-linked (verified, retried);
+ * 'other-directory' is reported and never overwritten. Never throws for a vandalised alias.
+ */
+export async function ensureAliasLink(dir: AliasDirectory, alias: string, ownReadCap: string, policy: RetryPolicy = {}): Promise<AliasLinkReport> {
+  const state = await checkAliasLink(dir, alias, ownReadCap);
+  if (state === 'ok') return { state, relinked: false };
+  if (state === 'missing') {
+    const outcome = await linkAlias(dir, alias, ownReadCap, policy);
+    if (outcome !== 'taken') return { state, relinked: outcome === 'linked', message: `the alias "${alias}" had vanished from the public directory; it was linked again` };
+  }
+  return {
+    state: 'other-directory',
+    relinked: false,
+    message: `the alias "${alias}" in the public directory now names another router's directory; it was left as it is. Your recovery card still recovers this router: keep it safe`,
+  };
+}
+
+export interface RecoveryAliasReport {
+  outcome: 'linked' | 'already' | 'taken';
+  /** a line for the person and the journal when the alias could not be taken back (no cap in it) */
+  message?: string;
+}
+
+/**
+ * During a recovery (by alias or by card): link `alias` to the router's fresh identity directory
+ * `newReadCap`, replacing a link to its old directory `oldReadCap` (the one the decrypted identity
+ * names). An alias that now names something else (vandalism, or another router took the free name)
+ * is a report, not an error: the recovery goes on and completes, and the new card is the way in.
+ */
+export async function relinkAliasAfterRecovery(
+  dir: AliasDirectory,
+  alias: string,
+  caps: { newReadCap: string; oldReadCap: string },
+  policy: RetryPolicy = {},
+): Promise<RecoveryAliasReport> {
+  const outcome = await linkAlias(dir, alias, caps.newReadCap, { ...policy, replaceable: [caps.oldReadCap] });
+  if (outcome !== 'taken') return { outcome };
+  return {
+    outcome,
+    message: `the alias "${alias}" is taken by another directory in the public directory (vandalism, or another router took it); the recovery goes on. Recover next time with the new recovery card printed below`,
+  };
+}
+
 /** Makes the router's own public directory (once, before its identity is encrypted: the write cap goes in it). */
-export async function makeIdentityDir(api: TahoeWebApi): Promise<IdentityDir> {
+export async function makeIdentityDir(api: TahoeClient): Promise<IdentityDir> {
   return identityDirOf(api, await api.mkdir());
 }
 
 /** The read cap of the router's own directory, from its write cap. */
-export async function identityDirOf(api: TahoeWebApi, writeCap: string): Promise<IdentityDir> {
+export async function identityDirOf(api: TahoeClient, writeCap: string): Promise<IdentityDir> {
   if (!DIR_WRITE_CAP_PATTERN.test(writeCap)) {
     throw new SysbackError('the identity directory given is not a directory write cap', { exitCode: EXIT.internal });
   }
   const info = await api.info(writeCap);
-  const readCap = Array.isArray(info) && info[0] === 'dirnode' ? (info[1]?.ro_uri as string | undefined) : undefined;
+  const readCap = info?.kind === 'dirnode' ? info.readCap : undefined;
   if (!readCap) {
     throw new SysbackError("this router's own identity directory cannot be read from the grid", {
       hint: 'check that enough storage servers are connected (sysback node status)',
@@ -72,11 +248,11 @@ export async function identityDirOf(api: TahoeWebApi, writeCap: string): Promise
 export type AliasState = 'free' | 'ours' | 'taken';
 
 /** Whether `alias` is free, linked to the directory with `ownReadCap`, or linked to something else. */
-export async function aliasState(api: TahoeWebApi, publicDirCap: string, alias: string, ownReadCap?: string): Promise<AliasState> {
+export async function aliasState(api: TahoeClient, publicDirCap: string, alias: string, ownReadCap?: string): Promise<AliasState> {
   assertAlias(alias);
   const info = await api.info(publicDirCap, alias);
   if (info === undefined) return 'free';
-  const linked = Array.isArray(info) ? (info[1]?.ro_uri as string | undefined) : undefined;
+  const linked = info.readCap;
   return ownReadCap !== undefined && linked === ownReadCap ? 'ours' : 'taken';
 }
 
@@ -93,11 +269,12 @@ export interface PublishResult {
  * someone else's link. Checks the alias before uploading, verifies identity.asc by reading it back.
  */
 export async function publishIdentity(
-  api: TahoeWebApi,
+  api: TahoeClient,
   publicDirCap: string,
   alias: string,
   armored: string,
   ownDirWriteCap: string,
+  retry: RetryPolicy = {},
 ): Promise<PublishResult> {
   assertAlias(alias);
   await inspectIdentity(armored); // refuses to publish anything that is not an identity file
@@ -110,21 +287,15 @@ export async function publishIdentity(
   if (back !== armored) throw new VerifyError(`${IDENTITY_FILE} read back from the grid differs from what was written`);
 
   if (before === 'ours') return { readCap: own.readCap, aliasLinked: false };
-  try {
-    await api.link(publicDirCap, alias, own.readCap, false);
-  } catch (error) {
-    // someone linked the alias between our check and our link: theirs stays, ours is refused
-    if (error instanceof TahoeHttpError && error.status === 409) {
-      if ((await aliasState(api, publicDirCap, alias, own.readCap)) === 'ours') return { readCap: own.readCap, aliasLinked: false };
-      throw new AliasTakenError(alias);
-    }
-    throw error;
-  }
-  return { readCap: own.readCap, aliasLinked: true };
+  // verified by reading back, retried when another router writes the public directory at the same
+  // moment; someone who linked the alias between our check and our link keeps it (AliasTakenError)
+  const outcome = await linkAlias(aliasDirectoryOf(api, publicDirCap), alias, own.readCap, retry);
+  if (outcome === 'taken') throw new AliasTakenError(alias);
+  return { readCap: own.readCap, aliasLinked: outcome === 'linked' };
 }
 
 /** Every alias in the public directory that names a directory, sorted. */
-export async function listAliases(api: TahoeWebApi, publicDirCap: string): Promise<string[]> {
+export async function listAliases(api: TahoeClient, publicDirCap: string): Promise<string[]> {
   const entries = await api.list(publicDirCap);
   return entries
     .filter((entry) => entry.type === 'dirnode' && checkAlias(entry.name) === undefined)
@@ -133,18 +304,18 @@ export async function listAliases(api: TahoeWebApi, publicDirCap: string): Promi
 }
 
 /** The armored identity file published under `alias` (UnknownAliasError when the alias is absent). */
-export async function fetchIdentity(api: TahoeWebApi, publicDirCap: string, alias: string): Promise<string> {
+export async function fetchIdentity(api: TahoeClient, publicDirCap: string, alias: string): Promise<string> {
   assertAlias(alias);
   const info = await api.info(publicDirCap, alias);
   if (info === undefined) throw new UnknownAliasError(alias);
-  if (!Array.isArray(info) || info[0] !== 'dirnode' || typeof info[1]?.ro_uri !== 'string') {
+  if (info.kind !== 'dirnode') {
     throw new CorruptError(`the alias "${alias}" does not point at an identity directory`, 'use the read cap on your recovery card');
   }
-  return readIdentityFile(api, info[1].ro_uri as string, `the directory published as "${alias}"`);
+  return readIdentityFile(api, info.readCap, `the directory published as "${alias}"`);
 }
 
 /** The armored identity file in the directory whose read cap is printed on a recovery card. */
-export async function fetchIdentityByCard(api: TahoeWebApi, readCap: string): Promise<string> {
+export async function fetchIdentityByCard(api: TahoeClient, readCap: string): Promise<string> {
   const cap = parseCardCap(readCap);
   let info: unknown;
   try {
@@ -159,11 +330,11 @@ export async function fetchIdentityByCard(api: TahoeWebApi, readCap: string): Pr
 }
 
 /** Reads identity.asc from a directory, bounded in size, as text. */
-async function readIdentityFile(api: TahoeWebApi, dirCap: string, what = "this router's identity directory"): Promise<string> {
+async function readIdentityFile(api: TahoeClient, dirCap: string, what = "this router's identity directory"): Promise<string> {
   const info = await api.info(dirCap, IDENTITY_FILE);
   if (info === undefined) throw new CorruptError(`${what} holds no ${IDENTITY_FILE}`, 'use the read cap on your recovery card, or another alias');
-  const size = Number(info[1]?.size ?? 0);
-  if (info[0] !== 'filenode' || size > MAX_ARMORED_BYTES) {
+  const size = info.size ?? 0;
+  if (info.kind !== 'filenode' || size > MAX_ARMORED_BYTES) {
     throw new CorruptError(`${what} holds an ${IDENTITY_FILE} that is not an identity file`, 'use the read cap on your recovery card');
   }
   const chunks: Buffer[] = [];
@@ -211,4 +382,46 @@ export function recoveryCard(alias: string, readCap: string): string {
     'it points to is encrypted with your password, which is not on this card.',
     '',
   ].join('\n');
+}
+
+/** The read cap printed on a recovery card (the line that is one), or undefined when none parses. */
+export function cardReadCap(cardText: string): string | undefined {
+  const line = cardText.split('\n').find((l) => l.trim().startsWith('URI:DIR2-RO:'));
+  if (!line) return undefined;
+  try {
+    return parseCardCap(line);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RecoveredPublishResult {
+  /** the fresh identity directory's read cap: what the new recovery card prints */
+  readCap: string;
+  alias: RecoveryAliasReport;
+}
+
+/**
+ * A recovery's step g): puts `armored` into the router's FRESH identity directory (`newDirWriteCap`,
+ * made by makeIdentityDir; its write cap goes only into the identity), verifies it by reading it
+ * back, then moves the alias from the old directory (`oldDirReadCap`, from the decrypted identity)
+ * to the fresh one. A taken alias is in the report, never thrown: the recovery completes.
+ */
+export async function publishRecoveredIdentity(
+  api: TahoeClient,
+  publicDirCap: string,
+  alias: string,
+  armored: string,
+  dirs: { newDirWriteCap: string; oldDirReadCap: string },
+  retry: RetryPolicy = {},
+): Promise<RecoveredPublishResult> {
+  assertAlias(alias);
+  await inspectIdentity(armored);
+  const fresh = await identityDirOf(api, dirs.newDirWriteCap);
+  await api.put(armored, { dirCap: fresh.writeCap, name: IDENTITY_FILE });
+  if ((await readIdentityFile(api, fresh.readCap)) !== armored) {
+    throw new VerifyError(`${IDENTITY_FILE} read back from the grid differs from what was written`);
+  }
+  const report = await relinkAliasAfterRecovery(aliasDirectoryOf(api, publicDirCap), alias, { newReadCap: fresh.readCap, oldReadCap: dirs.oldDirReadCap }, retry);
+  return { readCap: fresh.readCap, alias: report };
 }

@@ -115,7 +115,7 @@ export async function mountSshfs(runner: Runner, options: SshfsOptions): Promise
       done = true;
       await unmountOnce(runner, options.mountPoint);
       // sshfs exits once unmounted; if it does not, stop it by PID
-      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      for (let i = 0; i < 250 && !exited; i++) await sleep(20);
       if (!exited && pid) await stopProcess(pid, options.mountPoint, 5_000);
       await child.done.catch(() => undefined);
     },
@@ -159,13 +159,20 @@ export async function mountSshfs(runner: Runner, options: SshfsOptions): Promise
   }
   // sshfs 3.7 may mount before its SFTP session is up and then die (measured: 7 of 10 mounts to a
   // closed port appeared first). Only a listing answered through the mount proves the session.
+  // the bound's timer is cancelled once the listing answers: a pending timer would keep the process
+  // alive for the rest of the bound after the backup was done (measured: 21-28 s per mount run)
+  const bound = new AbortController();
   try {
     await Promise.race([
       readdir(options.mountPoint),
-      sleep(Math.max(deadline - Date.now(), 1_000)).then(() => Promise.reject(new Error('the first listing timed out'))),
+      sleep(Math.max(deadline - Date.now(), 1_000), undefined, { signal: bound.signal }).then(() =>
+        Promise.reject(new Error('the first listing timed out')),
+      ),
     ]);
   } catch (error) {
     return failed(`the mount does not answer: ${(error as Error).message}`);
+  } finally {
+    bound.abort();
   }
   if (exited || !mountAt(options.mountPoint)) return failed('sshfs exited');
   return mount;

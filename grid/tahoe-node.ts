@@ -73,6 +73,9 @@ export async function createNode(runner: Runner, tahoe: TahoeProgram, spec: Node
   if (existsSync(path.join(spec.dir, 'tahoe.cfg'))) {
     throw new SysbackError(`a Tahoe node already exists in ${spec.dir}`, { hint: 'remove it or pick another directory' });
   }
+  // a directory without tahoe.cfg is a creation cut short (sysback killed during `tahoe create-*`):
+  // Tahoe refuses a non-empty base directory, and nothing in it was ever a node, so it goes
+  if (existsSync(spec.dir)) rmSync(spec.dir, { recursive: true, force: true });
   // Over Tor, create-* talks to tor's control port (ADD_ONION); txtorcon sometimes trips over a
   // circuit event it has not seen yet (KeyError in torstate). That is transient: retry once, fresh.
   const attempts = spec.listen.kind === 'tor' ? 2 : 1;
@@ -120,9 +123,31 @@ export function runningPid(dir: string): number | undefined {
  * Starts `tahoe run` for a node in its own session and records the PID. Returns the PID; does not
  * wait for readiness (see waitForIntroducerFurl / TahoeWebApi.waitUntilUp).
  */
+/**
+ * Removes Tahoe's own pidfile (`running.process`, "PID start-time") when it names no live `tahoe run`
+ * of this node. Tahoe 1.19 refuses to start while *any* process has that PID (psutil, start time not
+ * compared): after a SIGKILL the dead node may still be an unreaped zombie, and after a power cut the
+ * PID is often taken by another process of the next boot, so the node would never start again.
+ * Returns whether a stale file was removed.
+ */
+export function clearStaleRunningProcess(dir: string): boolean {
+  const file = path.join(dir, 'running.process');
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  const pid = Number(content.trim().split(/\s+/)[0]);
+  if (Number.isInteger(pid) && pid > 0 && isOurProcess(pid, marker(dir))) return false;
+  rmSync(file, { force: true });
+  return true;
+}
+
 export async function startNode(runner: Runner, tahoe: TahoeProgram, dir: string): Promise<number> {
   const existing = runningPid(dir);
   if (existing) return existing;
+  clearStaleRunningProcess(dir);
   const { pidFile, logFile } = runFiles(dir);
   // `--allow-stdin-close`: a plain `tahoe run` exits when its stdin closes.
   const pid = runner.start(tahoe.argv(['run', '--allow-stdin-close', dir], `run-${path.basename(dir)}`), { logFile });
@@ -137,6 +162,24 @@ export async function startNode(runner: Runner, tahoe: TahoeProgram, dir: string
     });
   }
   return pid;
+}
+
+/**
+ * Waits until a node started with startNode answers (`isUp`), failing at once with its log's last
+ * lines when its process exits first (Tahoe refuses some starts only after its imports, seconds in).
+ */
+export async function waitUntilAnswering(dir: string, isUp: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await isUp())) {
+    if (runningPid(dir) === undefined) {
+      const { logFile } = runFiles(dir);
+      throw new SysbackError(`the Tahoe node in ${dir} exited while starting: ${lastLines(logFile)}`, { hint: `see ${logFile}`, exitCode: EXIT.command });
+    }
+    if (Date.now() > deadline) {
+      throw new GridUnreachableError(`the Tahoe node in ${dir} did not start answering within ${Math.round(timeoutMs / 1000)} s`);
+    }
+    await sleep(250);
+  }
 }
 
 export async function stopNode(dir: string): Promise<boolean> {

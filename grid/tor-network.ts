@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GridUnreachableError, SysbackError } from '../core/errors.ts';
 import { freePorts } from '../core/ports.ts';
-import { stopProcess } from '../core/processes.ts';
+import { isOurProcess, stopProcess } from '../core/processes.ts';
 import type { Runner } from '../core/runner.ts';
 import { sysrootArgv } from './sysroot.ts';
 import { bootstrapProgress, torControl } from './tor-control.ts';
@@ -164,40 +164,102 @@ export async function startTorNetwork(
     const auths = nodes.filter((n) => n.role === 'authority');
     for (const node of nodes) writeFileSync(path.join(node.dir, 'torrc'), torrc(node, auths, { geoip, bandwidth }));
 
-    const launch = (node: TorNode) => {
-      node.pid = runner.start(torArgv(options.rootfs, dir, `run-${node.name}`, ['tor', '-f', `${node.dir}/torrc`]), { logFile: path.join(node.dir, 'stdout.log') });
-      started.push(node);
-    };
-    // phase 1: authorities and relays, until every authority's consensus lists every relay
-    relays.forEach(launch);
-    await waitFor('consensus listing every relay', timeoutMs, async () => {
-      for (const auth of auths) {
-        const reply = await torControl(auth.controlPort, ['GETINFO ns/all']);
-        if ((reply.match(/^r /gm) ?? []).length < relays.length) return false;
-      }
-      return true;
-    });
-    // phase 2: clients (started earlier they would fetch an empty first consensus and wait)
-    const clients = nodes.filter((n) => n.role === 'client');
-    clients.forEach(launch);
-    await waitFor('client bootstrap', timeoutMs, async () => {
-      for (const client of clients) {
-        const reply = await torControl(client.controlPort, ['GETINFO status/bootstrap-phase']);
-        if (bootstrapProgress(reply) !== 100) return false;
-      }
-      return true;
-    });
+    await launchInPhases(runner, dir, nodes, options.rootfs, timeoutMs, started);
     writeFileSync(path.join(dir, 'network.json'), JSON.stringify(nodes, null, 2) + '\n');
-    return {
-      dir,
-      nodes,
-      clients: clients.map((c) => ({ name: c.name, controlPort: `tcp:127.0.0.1:${c.controlPort}`, socksPort: c.socksPort! })),
-      stop,
-    };
+    return networkOf(dir, nodes, stop);
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+function networkOf(dir: string, nodes: TorNode[], stop: () => Promise<void>): TorNetwork {
+  const clients = nodes.filter((n) => n.role === 'client');
+  return {
+    dir,
+    nodes,
+    clients: clients.map((c) => ({ name: c.name, controlPort: `tcp:127.0.0.1:${c.controlPort}`, socksPort: c.socksPort! })),
+    stop,
+  };
+}
+
+/** Starts `nodes` in two phases: relays until every authority lists them all, then the clients. */
+async function launchInPhases(runner: Runner, dir: string, nodes: TorNode[], rootfs: string | undefined, timeoutMs: number, started: TorNode[]): Promise<void> {
+  const relays = nodes.filter((n) => n.role !== 'client');
+  const auths = nodes.filter((n) => n.role === 'authority');
+  const launch = (node: TorNode) => {
+    node.pid = runner.start(torArgv(rootfs, dir, `run-${node.name}`, ['tor', '-f', `${node.dir}/torrc`]), { logFile: path.join(node.dir, 'stdout.log') });
+    started.push(node);
+  };
+  // phase 1: authorities and relays, until every authority's consensus lists every relay
+  relays.forEach(launch);
+  await waitFor('consensus listing every relay', timeoutMs, async () => {
+    for (const auth of auths) {
+      const reply = await torControl(auth.controlPort, ['GETINFO ns/all']);
+      if ((reply.match(/^r /gm) ?? []).length < relays.length) return false;
+    }
+    return true;
+  });
+  // phase 2: clients (started earlier they would fetch an empty first consensus and wait)
+  const clients = nodes.filter((n) => n.role === 'client');
+  clients.forEach(launch);
+  await waitFor('client bootstrap', timeoutMs, async () => {
+    for (const client of clients) {
+      const reply = await torControl(client.controlPort, ['GETINFO status/bootstrap-phase']);
+      if (bootstrapProgress(reply) !== 100) return false;
+    }
+    return true;
+  });
+}
+
+function readNetwork(dir: string): TorNode[] {
+  return JSON.parse(readFileSync(path.join(dir, 'network.json'), 'utf8')) as TorNode[];
+}
+
+/** The PID a node's tor wrote (PidFile), if that tor still runs. */
+function runningTorPid(node: TorNode): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(node.dir, 'tor.pid'), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && isOurProcess(pid, `${node.dir}/torrc`) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts an existing network again (same keys, ports and torrcs); tors still running are kept. */
+export async function resumeTorNetwork(runner: Runner, dir: string, options: { rootfs?: string; timeoutMs?: number } = {}): Promise<TorNetwork> {
+  const nodes = readNetwork(dir);
+  const stop = async () => {
+    await stopTorNetwork(dir);
+  };
+  if (nodes.every((n) => runningTorPid(n) !== undefined)) return networkOf(dir, nodes, stop);
+  await stopTorNetwork(dir);
+  const started: TorNode[] = [];
+  try {
+    await launchInPhases(runner, dir, nodes, options.rootfs, options.timeoutMs ?? 180_000, started);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return networkOf(dir, nodes, stop);
+}
+
+/** Stops every tor of the network in `dir` by the PID it wrote, clients first. */
+export async function stopTorNetwork(dir: string): Promise<number> {
+  if (!torNetworkExists(dir)) return 0;
+  let stopped = 0;
+  for (const node of readNetwork(dir).reverse()) {
+    const pid = runningTorPid(node);
+    if (pid && (await stopProcess(pid, `${node.dir}/torrc`, 5000))) stopped++;
+  }
+  return stopped;
+}
+
+/** The DirAuthority lines of the network in `dir`, for a device's torrc (loopback only). */
+export function dirAuthorityLines(dir: string): string[] {
+  return readNetwork(dir)
+    .filter((n) => n.role === 'authority')
+    .map((a) => `${a.name} orport=${a.orPort} v3ident=${a.v3ident} 127.0.0.1:${a.dirPort} ${a.fingerprint}`);
 }
 
 export function torNetworkExists(dir: string): boolean {

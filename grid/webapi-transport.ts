@@ -9,9 +9,9 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UserError } from '../core/errors.ts';
+import { NoSpaceError, UserError } from '../core/errors.ts';
 import type { Transport, TransferProgress } from './transport.ts';
-import type { TahoeWebApi } from './webapi.ts';
+import type { TahoeClient } from './tahoe-client.ts';
 
 /** Splits `archives/x.tar.gz` into its parent (`archives`) and refuses names that could escape. */
 export function splitTargetName(name: string): { parent: string | undefined; base: string } {
@@ -53,10 +53,10 @@ export function localSourceSize(file: string): number {
 }
 
 /** Streams what the grid holds at `dirCap`/`name` into `localFile`, atomically (shared by both transports). */
-export async function downloadViaWebApi(api: TahoeWebApi, dirCap: string, name: string, localFile: string, progress?: TransferProgress): Promise<void> {
+export async function downloadViaWebApi(api: TahoeClient, dirCap: string, name: string, localFile: string, progress?: TransferProgress): Promise<void> {
   splitTargetName(name);
   const info = await api.info(dirCap, name);
-  const size = Array.isArray(info) && typeof info[1]?.size === 'number' ? (info[1].size as number) : undefined;
+  const size = info?.size;
   const body = await api.get(dirCap, name);
   const temp = tempBeside(localFile);
   try {
@@ -64,11 +64,15 @@ export async function downloadViaWebApi(api: TahoeWebApi, dirCap: string, name: 
     await rename(temp, localFile);
   } catch (error) {
     rmSync(temp, { force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new NoSpaceError(`the disk filled while downloading ${path.basename(name)}${size !== undefined ? ` (${size} bytes)` : ''} into ${path.dirname(localFile)}; the partial download was removed`);
+    }
     throw error;
   }
 }
 
-export function createWebApiTransport(api: TahoeWebApi): Transport {
+export function createWebApiTransport(api: TahoeClient): Transport {
   return {
     kind: 'webapi',
 
@@ -85,6 +89,9 @@ export function createWebApiTransport(api: TahoeWebApi): Transport {
         sourceError = error;
         body.destroy(error);
       });
+      // the body's error is the source's, reported through sourceError; when the client refused the
+      // request before reading the body, nobody else listens and it must not become an uncaught error
+      body.on('error', () => undefined);
       try {
         return await api.put(body, { dirCap, name });
       } catch (error) {

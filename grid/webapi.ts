@@ -1,45 +1,27 @@
-// Owns talking to a Tahoe node's web API on 127.0.0.1 (DESIGN §4.2): the `webapi` transport and the
-// verification every transport relies on. Contract: caps never appear in errors or logs (they are
-// redacted); a node that does not answer is a GridUnreachableError; an HTTP error from Tahoe is a
-// SysbackError with Tahoe's own one-line reason; bodies are streamed, never buffered whole.
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+// Owns talking to a Tahoe node's web API on 127.0.0.1 (DESIGN §4.2): the real TahoeClient
+// (grid/tahoe-client.ts), used by the `webapi` transport and by the verification every transport
+// relies on. Contract: caps never appear in errors or logs (they are redacted); a node that does not
+// answer is a GridUnreachableError; an HTTP error from Tahoe is a TahoeHttpError with Tahoe's own
+// one-line reason; bodies are streamed, never buffered whole; Tahoe's JSON (`[type, data]` tuples,
+// check results) is decoded here into the client's types and goes no further.
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GridUnreachableError, SysbackError, TooFewServersError, EXIT } from '../core/errors.ts';
-import { redactCaps } from '../core/redact.ts';
+import { GridUnreachableError } from '../core/errors.ts';
+import {
+  placementFromSharemap,
+  TahoeClientBase,
+  TahoeHttpError,
+  type CheckResult,
+  type DirEntry,
+  type LeaseRenewal,
+  type NodeInfo,
+  type NodeKind,
+  type PutBody,
+  type ServerStatus,
+  type Welcome,
+} from './tahoe-client.ts';
 
-export interface ServerStatus {
-  nodeid: string;
-  nickname: string;
-  connected: boolean;
-}
-
-export interface DirEntry {
-  name: string;
-  type: 'dirnode' | 'filenode' | 'unknown';
-  /** read-write cap where we hold one, else the read cap */
-  cap: string;
-  readCap: string;
-  size?: number;
-  mtime?: number;
-  mutable: boolean;
-}
-
-export interface CheckResult {
-  healthy: boolean;
-  recoverable: boolean;
-  goodShares: number;
-  neededShares: number;
-  summary: string;
-}
-
-export class TahoeHttpError extends SysbackError {
-  readonly status: number;
-  constructor(what: string, status: number, reason: string) {
-    super(`${what} failed: HTTP ${status} ${redactCaps(reason)}`, { exitCode: EXIT.command });
-    this.status = status;
-  }
-}
+export { TahoeHttpError, type CheckResult, type DirEntry, type NodeInfo, type ServerStatus, type Welcome } from './tahoe-client.ts';
 
 function enc(cap: string): string {
   return encodeURIComponent(cap);
@@ -49,10 +31,91 @@ function encPath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }
 
-export class TahoeWebApi {
+// ---- Tahoe's JSON, decoded (the only place that reads its shapes) ------------------------------
+
+type Json = unknown;
+
+function obj(value: Json): Record<string, Json> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, Json>) : {};
+}
+
+function str(value: Json): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function num(value: Json): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function kindOf(value: Json): NodeKind {
+  return value === 'dirnode' || value === 'filenode' ? value : 'unknown';
+}
+
+/** `[type, {ro_uri, rw_uri, mutable, size, ...}]` -> NodeInfo; undefined when it names no cap. */
+export function decodeNode(tuple: Json): (NodeInfo & { data: Record<string, Json> }) | undefined {
+  if (!Array.isArray(tuple)) return undefined;
+  const data = obj(tuple[1]);
+  const readCap = str(data.ro_uri) ?? str(data.rw_uri);
+  if (!readCap) return undefined;
+  const writeCap = str(data.rw_uri);
+  const size = num(data.size);
+  return {
+    kind: kindOf(tuple[0]),
+    cap: writeCap ?? readCap,
+    readCap,
+    ...(writeCap ? { writeCap } : {}),
+    mutable: Boolean(data.mutable),
+    ...(size !== undefined ? { size } : {}),
+    data,
+  };
+}
+
+/** The welcome page's `servers` and `introducers.statuses`. */
+export function decodeWelcome(json: Json): Welcome {
+  const top = obj(json);
+  const servers: ServerStatus[] = (Array.isArray(top.servers) ? top.servers : []).map((raw) => {
+    const s = obj(raw);
+    return {
+      nodeid: String(s.nodeid ?? ''),
+      nickname: String(s.nickname ?? ''),
+      connected: typeof s.connection_status === 'string' && /^connected/i.test(s.connection_status),
+    };
+  });
+  const statuses = obj(top.introducers).statuses;
+  const list = Array.isArray(statuses) ? statuses : [];
+  return { servers, introducers: { connected: list.filter((s) => /^connected/i.test(String(s))).length, total: list.length } };
+}
+
+/** A `t=check&output=JSON` answer. */
+export function decodeCheck(json: Json): CheckResult {
+  const top = obj(json);
+  const r = obj(top.results);
+  const sharemap: Record<string, string[]> = {};
+  for (const [id, servers] of Object.entries(obj(r.sharemap))) sharemap[id] = Array.isArray(servers) ? servers.map(String) : [];
+  const responding = Array.isArray(r['servers-responding']) ? r['servers-responding'].map(String) : [];
+  const needed = Number(r['count-shares-needed'] ?? 0);
+  return {
+    healthy: Boolean(r.healthy),
+    recoverable: Boolean(r.recoverable),
+    goodShares: Number(r['count-good-share-hosts'] ?? r['count-shares-good'] ?? 0),
+    neededShares: needed,
+    expectedShares: Number(r['count-shares-expected'] ?? 0),
+    goodShareHosts: Number(r['count-good-share-hosts'] ?? 0),
+    summary: String(top.summary ?? ''),
+    placement: placementFromSharemap(sharemap, Math.max(1, needed)),
+    serversResponding: responding,
+  };
+}
+
+export class TahoeWebApi extends TahoeClientBase {
   readonly base: string;
   constructor(webPort: number | string, host = '127.0.0.1') {
+    super();
     this.base = typeof webPort === 'string' && webPort.startsWith('http') ? webPort.replace(/\/$/, '') : `http://${host}:${webPort}`;
+  }
+
+  get endpoint(): string {
+    return this.base;
   }
 
   private async request(what: string, url: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Response> {
@@ -70,72 +133,19 @@ export class TahoeWebApi {
     return response;
   }
 
-  /** The node's welcome page as JSON (servers, introducers). */
-  async welcome(): Promise<any> {
+  /** The node's welcome page (servers, introducers). */
+  async welcome(): Promise<Welcome> {
     const res = await this.request('status', `${this.base}/?t=json`);
-    return res.json();
-  }
-
-  async isUp(): Promise<boolean> {
-    try {
-      await this.welcome();
-      return true;
-    } catch {
-      return false;
-    }
+    return decodeWelcome(await res.json());
   }
 
   async servers(): Promise<ServerStatus[]> {
-    const welcome = await this.welcome();
-    return (welcome.servers ?? []).map((s: any) => ({
-      nodeid: String(s.nodeid ?? ''),
-      nickname: String(s.nickname ?? ''),
-      connected: typeof s.connection_status === 'string' && /^connected/i.test(s.connection_status),
-    }));
-  }
-
-  async connectedServers(): Promise<number> {
-    return (await this.servers()).filter((s) => s.connected).length;
+    return (await this.welcome()).servers;
   }
 
   /** Introducers this node is connected to, and how many it knows. */
   async introducers(): Promise<{ connected: number; total: number }> {
-    const welcome = await this.welcome();
-    const statuses: any[] = welcome.introducers?.statuses ?? [];
-    return { connected: statuses.filter((s) => /^connected/i.test(String(s))).length, total: statuses.length };
-  }
-
-  /** Waits until the web API answers; bounded. */
-  async waitUntilUp(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await this.isUp())) {
-      if (Date.now() > deadline) {
-        throw new GridUnreachableError(`the Tahoe node at ${this.base} did not start answering within ${Math.round(timeoutMs / 1000)} s`);
-      }
-      await sleep(250);
-    }
-  }
-
-  /**
-   * Waits until at least `wanted` storage servers are connected, reporting progress; throws
-   * TooFewServersError with the count when the bound passes.
-   */
-  async waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number) => void): Promise<number> {
-    const started = Date.now();
-    let last = -1;
-    for (;;) {
-      let connected = 0;
-      try {
-        connected = await this.connectedServers();
-      } catch (error) {
-        if (!(error instanceof GridUnreachableError)) throw error;
-      }
-      if (connected !== last) onProgress?.(connected);
-      last = connected;
-      if (connected >= wanted) return connected;
-      if (Date.now() - started > timeoutMs) throw new TooFewServersError(connected, wanted, Math.round(timeoutMs / 1000));
-      await sleep(250);
-    }
+    return (await this.welcome()).introducers;
   }
 
   /** Creates a new mutable directory; returns its write cap. */
@@ -151,7 +161,7 @@ export class TahoeWebApi {
   }
 
   /** Uploads `body` (streamed) as an immutable file; returns its cap. With `dirCap`, links it as `name`. */
-  async put(body: Readable | Uint8Array | string, target?: { dirCap: string; name: string }): Promise<string> {
+  async put(body: PutBody, target?: { dirCap: string; name: string }): Promise<string> {
     const url = target ? `${this.base}/uri/${enc(target.dirCap)}/${encPath(target.name)}` : `${this.base}/uri`;
     const stream = body instanceof Readable ? (Readable.toWeb(body) as unknown as ReadableStream) : body;
     const res = await this.request('upload', url, { method: 'PUT', body: stream as BodyInit, duplex: 'half' });
@@ -174,63 +184,67 @@ export class TahoeWebApi {
     const target = name ? await this.childCap(cap, name) : cap;
     const res = await this.request('download', `${this.base}/uri/${enc(target)}`);
     if (!res.body) throw new TahoeHttpError('download', res.status, 'empty body');
-    return Readable.fromWeb(res.body as any);
+    const body = Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]);
+    // a node that dies mid-body ends the stream with undici's bare TypeError("terminated"): say what it is
+    const out = new PassThrough();
+    body.on('error', (error) => out.destroy(this.lostDuring('download', error)));
+    out.on('close', () => body.destroy()); // a reader that gives up releases the connection
+    return body.pipe(out);
   }
 
-  async getBytes(cap: string, name?: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.get(cap, name)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
-
-  /** sha256 and size of what the grid returns for a file, streamed. */
-  async digest(cap: string, name?: string): Promise<{ sha256: string; size: number }> {
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of await this.get(cap, name)) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
+  /** A body that broke off (the node stopped answering mid-reply) as a GridUnreachableError; other errors as they are. */
+  private lostDuring(what: string, error: unknown): Error {
+    const cause = (error as { cause?: { code?: string } }).cause?.code;
+    if (error instanceof TypeError && (error.message === 'terminated' || cause?.startsWith('UND_ERR'))) {
+      return new GridUnreachableError(`the Tahoe node at ${this.base} stopped answering during ${what} (${cause ?? error.message})`);
     }
-    return { sha256: hash.digest('hex'), size };
+    return error instanceof Error ? error : new Error(String(error));
   }
 
-  /** Node info (`?t=json`) of a cap or of `name` under a directory cap; undefined when absent. */
-  async info(cap: string, name?: string): Promise<any | undefined> {
+  /** The raw `?t=json` answer for a cap or a child; undefined when absent (404). */
+  private async rawInfo(cap: string, name?: string): Promise<unknown> {
     const url = name ? `${this.base}/uri/${enc(cap)}/${encPath(name)}?t=json` : `${this.base}/uri/${enc(cap)}?t=json`;
     try {
       const res = await this.request('stat', url);
-      return await res.json();
+      return (await res.json().catch((error: unknown) => {
+        throw this.lostDuring('stat', error);
+      })) as unknown;
     } catch (error) {
       if (error instanceof TahoeHttpError && error.status === 404) return undefined;
       throw error;
     }
   }
 
-  /** The cap of `name` under a directory (read cap where we hold no write cap); 404 when absent. */
-  async childCap(dirCap: string, name: string): Promise<string> {
-    const info = await this.info(dirCap, name);
-    const cap: string | undefined = info?.[1]?.ro_uri ?? info?.[1]?.rw_uri;
-    if (!cap) throw new TahoeHttpError('download', 404, 'no such file');
-    return cap;
+  /** Node info of a cap or of `name` under a directory cap; undefined when absent. */
+  async info(cap: string, name?: string): Promise<NodeInfo | undefined> {
+    const node = decodeNode(await this.rawInfo(cap, name));
+    if (!node) return undefined;
+    const { data: _data, ...info } = node;
+    return info;
   }
 
   /** Lists a directory. */
   async list(dirCap: string, name?: string): Promise<DirEntry[]> {
-    const info = await this.info(dirCap, name);
-    if (!info) throw new TahoeHttpError('list', 404, 'no such directory');
-    const [type, data] = info as [string, any];
-    if (type !== 'dirnode') throw new TahoeHttpError('list', 400, 'not a directory');
-    return Object.entries<any>(data.children ?? {})
-      .map(([childName, [childType, child]]) => ({
+    const raw = await this.rawInfo(dirCap, name);
+    if (raw === undefined) throw new TahoeHttpError('list', 404, 'no such directory');
+    const node = decodeNode(raw);
+    if (!node || node.kind !== 'dirnode') throw new TahoeHttpError('list', 400, 'not a directory');
+    const entries: DirEntry[] = [];
+    for (const [childName, tuple] of Object.entries(obj(node.data.children))) {
+      const child = decodeNode(tuple);
+      if (!child) continue;
+      const linkmotime = num(obj(obj(child.data.metadata).tahoe).linkmotime);
+      entries.push({
         name: childName,
-        type: childType === 'dirnode' || childType === 'filenode' ? childType : 'unknown',
-        cap: child.rw_uri ?? child.ro_uri,
-        readCap: child.ro_uri ?? child.rw_uri,
-        size: child.size,
-        mtime: child.metadata?.tahoe?.linkmotime,
-        mutable: Boolean(child.mutable),
-      }))
-      .sort((a, b) => a.name.localeCompare(b.name)) as DirEntry[];
+        type: child.kind,
+        cap: child.cap,
+        readCap: child.readCap,
+        ...(child.size !== undefined ? { size: child.size } : {}),
+        ...(linkmotime !== undefined ? { mtime: linkmotime } : {}),
+        mutable: child.mutable,
+      });
+    }
+    return entries.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Links an existing cap into a directory under `name` (replacing what was there unless `replace` is false). */
@@ -243,21 +257,14 @@ export class TahoeWebApi {
     await this.request('unlink', `${this.base}/uri/${enc(dirCap)}/${encPath(name)}`, { method: 'DELETE' });
   }
 
-  /** Checks a file with share verification (`t=check&verify=true`). */
+  /** Checks an object (`t=check`: share presence, no download); `verify` fetches and verifies every
+      share too (`verify=true`, the scheduled full verification). The placement comes from its sharemap. */
   async check(cap: string, options: { verify?: boolean; addLease?: boolean } = {}): Promise<CheckResult> {
     const params = new URLSearchParams({ t: 'check', output: 'JSON' });
-    if (options.verify !== false) params.set('verify', 'true');
+    if (options.verify === true) params.set('verify', 'true');
     if (options.addLease) params.set('add-lease', 'true');
     const res = await this.request('check', `${this.base}/uri/${enc(cap)}?${params}`, { method: 'POST' });
-    const json: any = await res.json();
-    const r = json.results ?? {};
-    return {
-      healthy: Boolean(r.healthy),
-      recoverable: Boolean(r.recoverable),
-      goodShares: Number(r['count-good-share-hosts'] ?? r['count-shares-good'] ?? 0),
-      neededShares: Number(r['count-shares-needed'] ?? 0),
-      summary: String(json.summary ?? ''),
-    };
+    return decodeCheck(await res.json());
   }
 
   /**
@@ -265,14 +272,14 @@ export class TahoeWebApi {
    * lost shares (routers are storage servers: a router that dies takes its shares with it), waiting
    * for it. `objects` were checked, `unhealthy` needed repair before this run.
    */
-  async renewLeases(dirCap: string, timeoutMs = 300_000): Promise<{ objects: number; unhealthy: number }> {
+  async renewLeases(dirCap: string, timeoutMs = 300_000): Promise<LeaseRenewal> {
     const handle = `sysback-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     const params = new URLSearchParams({ t: 'start-deep-check', 'add-lease': 'true', repair: 'true', ophandle: handle, output: 'JSON' });
     await this.request('lease renewal', `${this.base}/uri/${enc(dirCap)}?${params}`, { method: 'POST' });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await this.request('lease renewal', `${this.base}/operations/${handle}?t=status&output=JSON`);
-      const json: any = await res.json();
+      const json = obj(await res.json());
       if (json.finished) {
         // deep-check-and-repair reports pre-repair counts; plain deep-check has no prefix
         const count = (key: string) => Number(json[key] ?? json[`pre-repair-${key}`] ?? 0);

@@ -2,6 +2,9 @@
 // header before anything is written, and again while staging. No file system access here.
 // Contract: an entry is accepted only if
 // - its name is relative, has no `..` segment and no NUL, and does not name the root itself;
+// - no name component is longer than NAME_MAX (255 bytes) and the device path fits PATH_MAX (4096
+//   bytes with its NUL), nor does a symlink target: such a name could never be written (ENAMETOOLONG
+//   mid-restore), so it is refused before anything is (UnsafeArchiveError, exit 15);
 // - it is a regular file, a directory, a symlink or a hard link (device nodes, FIFOs and every other
 //   type are refused);
 // - its device path is covered by the allowed list (the backup's files.txt patterns) and is not the
@@ -15,10 +18,18 @@
 // - no name appears twice, and nothing lies below an entry that is not a directory (the classic
 //   "symlink, then a file written through it").
 // Every refusal is an UnsafeArchiveError naming the entry as it appears in the archive.
+// Entries that are never backed up (backup/files-list.ts NEVER_BACKED_UP: the answers file, password
+// files, sysback's state and node directories) are *skipped* on restore, not refused, so a backup
+// made before that list existed still restores, and an archive a thief wrote cannot plant them.
 import path from 'node:path';
-import { type CompiledGlob, compileGlob, coveredByGlob } from '../backup/glob.ts';
+import { neverBackedUp } from '../backup/files-list.ts';
+import { type CompiledGlob, compileGlob, coveredByGlob, globProblem } from '../backup/glob.ts';
 import { DEVICE } from '../core/device-paths.ts';
-import { UnsafeArchiveError } from '../core/errors.ts';
+import { CorruptError, UnsafeArchiveError } from '../core/errors.ts';
+
+/** Linux's limits: one name component, and a whole path including its final NUL. */
+export const NAME_MAX = 255;
+export const PATH_MAX = 4096;
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
 
@@ -56,13 +67,45 @@ export interface CheckedEntry {
 
 export interface EntryPolicy {
   allowed: readonly CompiledGlob[];
+  /** skip (instead of refusing) entries the allowed list does not cover: the image's own files.txt
+      applied to a backup that lists more, once the person said no to the extra paths */
+  skipUnlisted?: boolean;
   /** device path of the restore's staging area; never a valid target */
   staging: string;
 }
 
-/** Compiles the allowed list (device paths or globs, as in files.txt) into a policy. */
-export function entryPolicy(allowed: readonly string[], staging: string = DEVICE.staging): EntryPolicy {
-  return { allowed: allowed.map(compileGlob), staging };
+/**
+ * Compiles the allowed list (device paths or globs, as in files.txt) into a policy. An invalid
+ * pattern (the list comes from a manifest, which may be damaged or hostile) is a CorruptError.
+ */
+export function entryPolicy(allowed: readonly string[], staging: string = DEVICE.staging, options: { skipUnlisted?: boolean } = {}): EntryPolicy {
+  for (const pattern of allowed) {
+    const problem = globProblem(pattern);
+    if (problem) throw new CorruptError(`the backup's list of allowed paths holds an invalid pattern: ${problem}`);
+  }
+  return { allowed: allowed.map(compileGlob), staging, ...(options.skipUnlisted ? { skipUnlisted: true } : {}) };
+}
+
+/**
+ * True for an entry a restore skips: a secret or sysback's own state (never backed up), or, with
+ * `skipUnlisted`, a path the allowed list does not cover.
+ */
+export function skippedOnRestore(header: Pick<ArchiveHeader, 'path'>, policy?: EntryPolicy): boolean {
+  const devicePath = devicePathOfName(header.path);
+  if (neverBackedUp(devicePath)) return true;
+  return policy?.skipUnlisted === true && !policy.allowed.some((glob) => coveredByGlob(glob, devicePath));
+}
+
+/** Throws unless every component of `devicePath` fits NAME_MAX and the whole fits PATH_MAX. */
+export function checkNameLength(name: string, devicePath: string, what = 'name'): void {
+  for (const segment of devicePath.split('/')) {
+    const bytes = Buffer.byteLength(segment);
+    if (bytes > NAME_MAX) {
+      throw new UnsafeArchiveError(name.slice(0, 120), `a ${what} component is ${bytes} bytes, over the file system's limit of ${NAME_MAX}`);
+    }
+  }
+  const total = Buffer.byteLength(devicePath);
+  if (total >= PATH_MAX) throw new UnsafeArchiveError(name.slice(0, 120), `the ${what} is ${total} bytes, over the file system's limit of ${PATH_MAX - 1}`);
 }
 
 /** The device path of an archive member name, or the reason it is unsafe. */
@@ -73,7 +116,9 @@ export function devicePathOfName(name: string): string {
   if (segments.includes('..')) throw new UnsafeArchiveError(name, 'the path contains "..", which could leave the root');
   const kept = segments.filter((s) => s !== '' && s !== '.');
   if (kept.length === 0) throw new UnsafeArchiveError(name, 'the entry names the root itself');
-  return `/${kept.join('/')}`;
+  const devicePath = `/${kept.join('/')}`;
+  checkNameLength(name, devicePath);
+  return devicePath;
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -94,6 +139,9 @@ function entryType(header: ArchiveHeader): EntryType {
 export function checkSymlinkTarget(name: string, devicePath: string, target: string | undefined): string {
   if (!target) throw new UnsafeArchiveError(name, 'symlink without a target');
   if (target.includes('\0')) throw new UnsafeArchiveError(name, 'symlink target contains a NUL byte');
+  if (Buffer.byteLength(target) >= PATH_MAX) {
+    throw new UnsafeArchiveError(name.slice(0, 120), `the symlink target is ${Buffer.byteLength(target)} bytes, over the file system's limit of ${PATH_MAX - 1}`);
+  }
   const segments = target.split('/');
   if (target.startsWith('/')) {
     if (segments.includes('..')) {

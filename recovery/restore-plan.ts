@@ -17,7 +17,8 @@ import { Parser, type ReadEntry } from 'tar';
 import { underRoot } from '../core/device-paths.ts';
 import { CorruptError, SysbackError, UnsafeArchiveError, UserError } from '../core/errors.ts';
 import { compareDevicePaths } from '../backup/files-list.ts';
-import { type CheckedEntry, checkArchiveEntry, checkArchiveTree, entryPolicy, type EntryPolicy } from './entry-policy.ts';
+import { coveredByGlob } from '../backup/glob.ts';
+import { type CheckedEntry, checkArchiveEntry, checkArchiveTree, entryPolicy, type EntryPolicy, skippedOnRestore } from './entry-policy.ts';
 
 /** Where the archive comes from: a local file, or a function that opens a fresh stream each call. */
 export type ArchiveSource = string | (() => Readable);
@@ -40,6 +41,9 @@ export interface RestorePlan {
   added: string[];
   changed: string[];
   unchanged: string[];
+  /** device paths the archive holds that this restore does not write (secrets, sysback's own state,
+      and with `skipUnlisted` the paths beyond the allowed list) */
+  skipped: string[];
   /** content bytes of all files in the archive */
   contentBytes: number;
   /** content bytes and entries the staging area will hold */
@@ -104,10 +108,14 @@ async function sha256OfStream(stream: AsyncIterable<Buffer>): Promise<{ sha256: 
 }
 
 /** Reads and checks the whole archive; returns its entries (files hashed) in archive order. */
-export async function readCheckedEntries(source: ArchiveSource, policy: EntryPolicy): Promise<Array<CheckedEntry & { sha256?: string }>> {
+export async function readCheckedEntries(source: ArchiveSource, policy: EntryPolicy, skipped: string[] = []): Promise<Array<CheckedEntry & { sha256?: string }>> {
   const entries: Array<CheckedEntry & { sha256?: string }> = [];
   const seen = new Set<string>();
   await readArchive(source, async (header) => {
+    if (skippedOnRestore(header, policy)) {
+      skipped.push(header.path);
+      return;
+    }
     const entry: CheckedEntry & { sha256?: string } = checkArchiveEntry(header, policy);
     if (seen.has(entry.path)) throw new UnsafeArchiveError(entry.name, `${entry.path} appears twice in the archive`);
     seen.add(entry.path);
@@ -219,7 +227,8 @@ async function compareWithSystem(root: string, entry: CheckedEntry & { sha256?: 
  * the archive once and the system read-only.
  */
 export async function planRestore(root: string, source: ArchiveSource, allowed: readonly string[], policy: EntryPolicy = entryPolicy(allowed)): Promise<RestorePlan> {
-  const checked = await readCheckedEntries(source, policy);
+  const skipped: string[] = [];
+  const checked = await readCheckedEntries(source, policy, skipped);
   const replaced = new Set<string>();
   const byPath = new Map<string, PlannedEntry>();
   // parents before children (so `replaced` is known), hard links after the files they name
@@ -243,6 +252,7 @@ export async function planRestore(root: string, source: ArchiveSource, allowed: 
     added: pick('added'),
     changed: pick('changed'),
     unchanged: pick('unchanged'),
+    skipped: skipped.map((name) => `/${name.split('/').filter((s) => s !== '' && s !== '.').join('/')}`).sort(compareDevicePaths),
     contentBytes: entries.reduce((sum, e) => sum + e.size, 0),
     stageBytes: staged.reduce((sum, e) => sum + e.size, 0),
     stageCount: staged.length,
@@ -255,6 +265,33 @@ export function describePlan(plan: RestorePlan): string[] {
     .filter((e) => e.status !== 'unchanged')
     .sort((a, b) => compareDevicePaths(a.path, b.path))
     .map((e) => (e.status === 'added' ? `add     ${e.path}` : `change  ${e.path} (${e.changes.join(', ')})`));
-  lines.push(`${plan.added.length} to add, ${plan.changed.length} to change, ${plan.unchanged.length} unchanged`);
+  for (const skipped of plan.skipped) lines.push(`skip    ${skipped}`);
+  lines.push(`${plan.added.length} to add, ${plan.changed.length} to change, ${plan.unchanged.length} unchanged${plan.skipped.length ? `, ${plan.skipped.length} skipped` : ''}`);
   return lines;
+}
+
+export interface PlanReview {
+  /** device paths the archive would write that the image's own files.txt does not cover, sorted */
+  beyondList: string[];
+  /** files the archive would write with the setuid or setgid bit, and their modes (octal) */
+  setid: Array<{ path: string; mode: string }>;
+}
+
+/**
+ * What a person must see before a restore (the thief-wrote-the-backup case, docs/security.md): the
+ * paths beyond the image's own list (`imagePatterns`, from its files.txt: backupPatterns(text)) and
+ * every setuid/setgid file the plan adds or changes. Pure; the flow shows them, asks a typed yes,
+ * and restores with `skipUnlisted` over the image's list when the answer is no.
+ */
+export function reviewPlan(plan: RestorePlan, imagePatterns: readonly string[]): PlanReview {
+  const policy = entryPolicy(imagePatterns);
+  const beyondList = plan.entries
+    .filter((e) => !policy.allowed.some((glob) => coveredByGlob(glob, e.path)))
+    .map((e) => e.path)
+    .sort(compareDevicePaths);
+  const setid = plan.entries
+    .filter((e) => e.type === 'file' && (e.mode & 0o6000) !== 0 && e.status !== 'unchanged')
+    .sort((a, b) => compareDevicePaths(a.path, b.path))
+    .map((e) => ({ path: e.path, mode: e.mode.toString(8).padStart(4, '0') }));
+  return { beyondList, setid };
 }

@@ -4,6 +4,8 @@
 // 1. plan (recovery/restore-plan.ts): every entry checked, contents hashed, compared with the system;
 //    an unsafe entry is an UnsafeArchiveError and a damaged archive a CorruptError, with `root`
 //    untouched. `dryRun` stops here and returns the plan.
+// 1b. names: every path the restore writes (under the root and in the staging area) fits NAME_MAX
+//    and PATH_MAX, else UnsafeArchiveError (exit 15) before any write.
 // 2. free space: statfs on the staging filesystem must show the staged bytes (rounded to 4 KiB per
 //    file) + 4 KiB per entry + 1 MiB reserve, and enough free inodes; else NoSpaceError before any write.
 // 3. stage: the archive is read again and every entry re-checked (the second check) and compared with
@@ -49,7 +51,7 @@ import { DEVICE, underRoot } from '../core/device-paths.ts';
 import { CorruptError, NoSpaceError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { Runner } from '../core/runner.ts';
-import { checkArchiveEntry, entryPolicy } from './entry-policy.ts';
+import { checkArchiveEntry, checkNameLength, entryPolicy, skippedOnRestore } from './entry-policy.ts';
 import { type ArchiveSource, checkParents, type PlannedEntry, planRestore, readArchive, type RestorePlan } from './restore-plan.ts';
 
 export interface RestoreProgress {
@@ -67,6 +69,9 @@ export interface RestoreOptions {
   source: ArchiveSource;
   /** device paths or globs the archive may hold: the backup's files.txt patterns (manifest) */
   allowed: readonly string[];
+  /** skip entries `allowed` does not cover instead of refusing the archive (the image's own list,
+      when the person declined the paths a backup adds beyond it) */
+  skipUnlisted?: boolean;
   /** plan only: return what would change, write nothing */
   dryRun?: boolean;
   /** set owners from the archive; default: when running as root (as GNU tar does) */
@@ -138,12 +143,13 @@ function mib(bytes: number): string {
 export async function restoreArchive(options: RestoreOptions): Promise<RestoreResult> {
   const { root, source, log } = options;
   const stagingDevice = options.staging ?? DEVICE.staging;
-  const policy = entryPolicy(options.allowed, stagingDevice);
+  const policy = entryPolicy(options.allowed, stagingDevice, { skipUnlisted: Boolean(options.skipUnlisted) });
   const plan = await planRestore(root, source, options.allowed, policy);
   log?.info(`restore plan: ${plan.added.length} to add, ${plan.changed.length} to change, ${plan.unchanged.length} unchanged`);
   if (options.dryRun) return { plan, dryRun: true, applied: 0, space: { neededBytes: 0, freeBytes: 0 } };
 
   const staging = underRoot(root, stagingDevice);
+  checkHostPathLengths(root, staging, plan);
   await rm(staging, { recursive: true, force: true }); // a previous, interrupted restore's leftovers
   const space = await checkFreeSpace(staging, plan);
   if (plan.stageCount === 0) return { plan, dryRun: false, applied: 0, space };
@@ -166,6 +172,17 @@ export async function restoreArchive(options: RestoreOptions): Promise<RestoreRe
   }
   log?.info(`restored ${applied} entries into ${root}`);
   return { plan, dryRun: false, applied, space };
+}
+
+/**
+ * Every name the restore will write, under the root and in the staging area (which is deeper), fits
+ * the file system's limits: checked before the first write, so ENAMETOOLONG never strikes midway.
+ */
+export function checkHostPathLengths(root: string, staging: string, plan: RestorePlan): void {
+  for (const entry of plan.entries) {
+    checkNameLength(entry.name, underRoot(root, entry.path), 'path on this system');
+    if (entry.stage) checkNameLength(entry.name, stagedPath(staging, entry.path), 'path in the staging area');
+  }
 }
 
 /** mkdir -p that returns the directories it created (outermost first), so a failure can remove them. */
@@ -216,6 +233,7 @@ async function stage(options: RestoreOptions, plan: RestorePlan, staging: string
     made.add(dir);
   };
   await readArchive(options.source, async (header) => {
+    if (skippedOnRestore(header, policy)) return; // the plan skipped it too
     const entry = checkArchiveEntry(header, policy);
     const planned = plan.entries[index++];
     if (!planned || planned.path !== entry.path || planned.type !== entry.type || planned.size !== entry.size) {

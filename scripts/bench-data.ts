@@ -5,6 +5,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { seededRandom } from '../test/support/seeded-random.ts';
 
 export interface BenchDataOptions {
   seed: number;
@@ -28,17 +29,6 @@ export const TREE_DIR = '/etc/benchapp';
 export const BIG_FILE = '/var/lib/benchapp/firmware-cache.bin';
 const MTIME = new Date('2026-01-02T03:04:05Z');
 
-/** mulberry32: a tiny seeded PRNG, good enough to vary names and sizes deterministically. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['interface', 'address', 'gateway', 'netmask', 'option', 'enabled', 'disabled', 'timeout', 'retries', 'proto',
   'static', 'dhcp', 'lan', 'wan', 'wlan0', 'eth0', 'br-lan', 'zone', 'forward', 'accept', 'reject', 'drop', 'masq', 'mtu',
@@ -86,7 +76,7 @@ function writeBigFile(file: string, bytes: number, seed: number): void {
 
 /** Writes the data set under `root` (the router's root on the host) and describes it. */
 export function generateBenchData(root: string, options: BenchDataOptions): BenchData {
-  const rand = prng(options.seed);
+  const rand = seededRandom(options.seed).next;
   const host = (devicePath: string) => path.join(root, devicePath);
   const dirs = new Set<string>();
   let smallBytes = 0;

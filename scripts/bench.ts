@@ -4,46 +4,72 @@
 //   - an unchanged re-backup vs a full one; peak RSS (VmHWM) of the sysback process
 //   - `sysback recover` onto a fresh router (whole, password accepted -> reboot, and the restore step
 //     alone) vs the seed's restore (`tahoe get` + `tar xzf` into an empty dir)
+//   - `sysback backup --if-due` right after a good backup (nothing due): time and peak RSS
+//   - scale (issue 9): the same backup and recover on a data set 10x as large, time and peak RSS of both
 //   - `sysback configure` ("new") once; `sysback build --overlay-only` and a full build, if they work.
-// Prints a table on stdout, or with `--json` ONE JSON object (keys: backupVsSeed, unchangedVsFull,
-// peakRssMB, restoreVsSeed, seconds, imageBuild, ...). Progress and "where the time went" go to stderr
-// in --json mode. Contract: every process, router, grid and temp dir it starts is stopped/removed,
-// also on failure or Ctrl-C; a figure that cannot be measured is reported n/a with its reason.
+// Prints a table on stdout (issue 9's aims, side by side with their baselines), or with `--json` ONE
+// JSON object (keys: backupVsSeed, archiveUploadVsSeed, mountVsWebapi, unchangedVsFull, peakRssMB,
+// peakRssRecoverMB, restoreVsSeed, recoverWholeVsSeed, ifDueMs, ifDueRssMB, aims, table, scale, load,
+// seconds, imageBuild, ...; scripts/bench-report.ts). In --json mode the table and progress go to stderr.
+// Contract: every process, router, grid and temp dir it starts is stopped/removed, also on failure or
+// Ctrl-C; a figure that cannot be measured is reported n/a with its reason; nothing here is asserted.
 //
 // Options: --json  --repeat N (3)  --recover-runs N (1: a recovery costs a minute or more)  --seed N (1)  --files N (3000)
-//          --big-mb N (50)  --no-build  --no-full-build  --build-timeout S (600)
+//          --big-mb N (50)  --no-build  --no-full-build  --build-timeout S (600)  --if-due-runs N (5)
+//          --no-scale (skip the 10x run)  --quick (repeat 1, 300 files + 5 MB, no image build, no scale run)
+//          --scale-factor N (10; to check the scale code cheaply, e.g. `--quick --scale-factor 2` runs it
+//          on 2x the quick data set)
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEVICE } from '../core/device-paths.ts';
 import { createLog } from '../core/log.ts';
+import type { StepEvent } from '../core/steps.ts';
 import { createRunner, type RunResult } from '../core/runner.ts';
 import { SimulatedRouter } from '../test/support/router.ts';
 import { makeGrid, type TestGrid } from '../test/support/shared-grid.ts';
 import { bundle } from './bundle.ts';
 import { generateBenchData, TREE_DIR, BIG_FILE, type BenchData } from './bench-data.ts';
 import { probeRss, timed, type RssProbe } from './bench-probe.ts';
-import { benchFigures, formatTable, type BenchInput, type ImageBuild, type Phase, type RawRuns } from './bench-report.ts';
+import { benchFigures, formatTable, type BenchInput, type ImageBuild, type LoadSample, type Phase, type RawRuns, type ScaleInput } from './bench-report.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
-    repeat: { type: 'string', default: '3' },
+    quick: { type: 'boolean', default: false },
+    repeat: { type: 'string' },
     'recover-runs': { type: 'string' },
     seed: { type: 'string', default: '1' },
-    files: { type: 'string', default: '3000' },
-    'big-mb': { type: 'string', default: '50' },
+    files: { type: 'string' },
+    'big-mb': { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'no-full-build': { type: 'boolean', default: false },
     'build-timeout': { type: 'string', default: '600' },
+    'if-due-runs': { type: 'string' },
+    'no-scale': { type: 'boolean', default: false },
+    'scale-factor': { type: 'string' },
   },
 });
-const REPEAT = Math.max(1, Number(opts.repeat));
-const RECOVER_RUNS = Math.max(1, Number(opts['recover-runs'] ?? 1));
+/** a number option: its value, else the --quick default, else the full run's */
+function numberOption(name: keyof typeof opts, full: number, quick: number): number {
+  const given = opts[name];
+  const value = typeof given === 'string' ? Number(given) : opts.quick ? quick : full;
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a number, not "${String(given)}"`);
+  return value;
+}
+const QUICK = opts.quick;
+const REPEAT = Math.max(1, numberOption('repeat', 3, 1));
+const RECOVER_RUNS = Math.max(1, numberOption('recover-runs', 1, 1));
+const FILES = numberOption('files', 3000, 300);
+const BIG_MB = numberOption('big-mb', 50, 5);
+const IF_DUE_RUNS = Math.max(1, numberOption('if-due-runs', 5, 3));
+const NO_BUILD = opts['no-build'] || QUICK;
+// the scale run: on in a full run unless --no-scale; in --quick only when --scale-factor asks for it
+const SCALE_FACTOR = opts['no-scale'] ? 0 : opts['scale-factor'] !== undefined ? numberOption('scale-factor', 10, 10) : QUICK ? 0 : 10;
 const PASSWORD = 'plum-kettle-orbit-Saturn-91';
 const PRIVATE_NODE = DEVICE.tahoe('private');
 
@@ -97,17 +123,70 @@ async function destroyRouter(router: SimulatedRouter): Promise<void> {
   await router.destroy();
 }
 
-/** Runs `sysback ARGS` in the router while probing its peak RSS; returns seconds, MB, result. */
+/** Where a measured run writes its step events (core/steps.ts), as a device path inside the router. */
+const EVENTS_FILE = '/tmp/sysback-bench-events.jsonl';
+
+/** The step events a run wrote (one JSON object a line). */
+function readEvents(router: SimulatedRouter): StepEvent[] {
+  const file = router.path(EVENTS_FILE);
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as StepEvent);
+}
+
+/** Runs `sysback ARGS` in the router while probing its peak RSS; returns seconds, MB, result and its step events. */
 async function measuredSysback(router: SimulatedRouter, args: string[], env: Record<string, string> = {}) {
+  rmSync(router.path(EVENTS_FILE), { force: true });
   const probe: RssProbe = probeRss(router.root);
   let stopped: { peakMB: number } | undefined;
   try {
-    const { seconds, value } = await timed(() => router.sysback(args, { env }));
+    const { seconds, value } = await timed(() => router.sysback(args, { env: { ...env, SYSBACK_EVENTS: EVENTS_FILE } }));
     stopped = probe.stop();
-    return { seconds, rssMB: stopped.peakMB, result: value };
+    return { seconds, rssMB: stopped.peakMB, result: value, events: readEvents(router) };
   } finally {
     if (!stopped) probe.stop();
   }
+}
+
+/** Where the in-router timer writes the command's microseconds (a device path). */
+const MICROS_FILE = '/tmp/sysback-bench-us';
+// Times `sysback ARGS` inside the router, around the device's own /usr/bin/sysback (so neither the
+// chroot set-up nor the host's process start is counted): for commands that take milliseconds.
+const TIMED_IN_ROUTER = `s=$(date +%s%N); "$@"; rc=$?; e=$(date +%s%N); echo $(( (e - s) / 1000 )) > ${MICROS_FILE}; exit $rc`;
+
+/** Runs a short `sysback ARGS` in the router, timed inside it, probing its peak RSS every 5 ms. */
+async function shortSysback(router: SimulatedRouter, args: string[]) {
+  rmSync(router.path(MICROS_FILE), { force: true });
+  const probe: RssProbe = probeRss(router.root, 5);
+  let stopped: { peakMB: number } | undefined;
+  try {
+    const result = await router.exec(['/bin/sh', '-c', TIMED_IN_ROUTER, 'sh', DEVICE.bin, ...args]);
+    stopped = probe.stop();
+    const micros = Number(readFileSync(router.path(MICROS_FILE), 'utf8').trim());
+    return { ms: micros / 1000, rssMB: stopped.peakMB, result };
+  } finally {
+    if (!stopped) probe.stop();
+  }
+}
+
+/** The machine's load now: `uptime`'s line and os.loadavg(). */
+async function loadSample(): Promise<LoadSample> {
+  const uptime = await runner.run(['uptime'], { reject: false });
+  return { at: new Date().toISOString(), uptime: uptime.stdout.trim(), loadavg: os.loadavg().map((v) => Number(v.toFixed(2))) };
+}
+
+/** Writes a data set into the router, lists it in files.txt, and leaves the answers for `mode`. */
+function prepareRouter(router: SimulatedRouter, options: { files: number; bigMB: number; alias: string; mode: 'new' | 'recover' }): BenchData | undefined {
+  router.write('/root/answers.json', JSON.stringify({ mode: options.mode, alias: options.alias, password: PASSWORD }), 0o600);
+  if (options.mode === 'recover') return undefined;
+  const data = generateBenchData(router.root, { seed: Number(opts.seed), files: options.files, bigBytes: Math.round(options.bigMB * 1024 * 1024) });
+  const defaults = readFileSync(path.join(repo, 'overlays/base/etc/sysback/files.txt'), 'utf8');
+  router.write(DEVICE.filesList, `${defaults.trimEnd()}\n# the benchmark's data\n${data.listed.join('\n')}\n`);
+  return data;
 }
 
 // The seed's method, as a shell script run inside the router: the listed paths (globs expanded by the
@@ -126,25 +205,35 @@ const SEED_RESTORE = (cap: string) => [
   'tar xzf /tmp/y.tar.gz -C /tmp/restore',
 ].join('\n');
 
-function parseSteps(stderr: string): Record<string, number> {
-  const steps: Record<string, number> = {};
-  for (const m of stderr.matchAll(/‣ (.+?): done in ([\d.]+) s/g)) steps[m[1]!] = Number(m[2]);
-  return steps;
+/** Seconds of the finished steps (not their parts) of one flow, by the seed's letter. */
+function stepSeconds(events: readonly StepEvent[], flow: StepEvent['flow']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of events) if (e.flow === flow && !e.part && e.outcome !== 'skipped') out[e.step] = (out[e.step] ?? 0) + e.seconds;
+  return out;
 }
 
-/** Short names for the backup's logged steps (their titles carry generation names and counts). */
-function backupStepName(title: string): string {
-  const known: Array<[string, string]> = [['checking', 'preflight'], ['uploading', 'archive+upload'], ['verifying', 'verify (download sha256 + check --verify)'], ['making', 're-link latest'], ['renewing', 'renew leases (deep-check add-lease)']];
-  return known.find(([prefix]) => title.startsWith(prefix))?.[1] ?? title;
+/**
+ * Short names for the backup's steps and parts (core/steps.ts events of flow "backup"): b) makes the
+ * archive (a file for mount; for the web API it is compressed while d) uploads it), c) reaches the
+ * private node and waits for happy servers, d)'s parts upload, verify, re-link and renew leases.
+ */
+function backupStepName(e: StepEvent): string | undefined {
+  if (!e.part) return e.step === 'b' ? 'archive+upload' : e.step === 'c' ? 'preflight' : undefined;
+  const known: Array<[string, string]> = [['uploading', 'archive+upload'], ['verifying', 'verify (download sha256 + check --verify)'], ['making', 're-link latest'], ['renewing', 'renew leases (deep-check add-lease)']];
+  return known.find(([prefix]) => e.part!.startsWith(prefix))?.[1] ?? e.part;
 }
 
-/** Adds one run's step seconds (from the debug log) to `into`, plus what the steps do not cover. */
-function collectBackupSteps(into: Record<string, number[]>, stderr: string, wholeSeconds: number): void {
+/** Adds one run's step seconds (from its step events) to `into`, plus what the steps do not cover. */
+function collectBackupSteps(into: Record<string, number[]>, events: readonly StepEvent[], wholeSeconds: number): void {
   let covered = 0;
-  for (const [title, seconds] of Object.entries(parseSteps(stderr))) {
-    (into[backupStepName(title)] ??= []).push(seconds);
-    covered += seconds;
+  const sums: Record<string, number> = {};
+  for (const e of events) {
+    const name = e.flow === 'backup' && e.outcome !== 'skipped' ? backupStepName(e) : undefined;
+    if (!name) continue;
+    sums[name] = (sums[name] ?? 0) + e.seconds;
+    covered += e.seconds;
   }
+  for (const [name, seconds] of Object.entries(sums)) (into[name] ??= []).push(seconds);
   (into['other (node start-up, files list, fingerprint, manifest)'] ??= []).push(Math.max(0, wholeSeconds - covered));
 }
 
@@ -156,8 +245,17 @@ function countFiles(dir: string): number {
   return n;
 }
 
+/** sha256 of a file, read in 1 MiB pieces (the scale run's large file is 500 MB). */
 function sha256File(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
+  const hash = createHash('sha256');
+  const buffer = Buffer.alloc(1 << 20);
+  const fd = openSync(file, 'r');
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 async function main(): Promise<BenchInput> {
@@ -167,7 +265,9 @@ async function main(): Promise<BenchInput> {
   const warnings: string[] = [];
   const dataSummary: Record<string, number | string> = {};
   const backupSteps: BenchInput['backupSteps'] = { webapi: {}, mount: {}, unchanged: {} };
-  const DEBUG = { SYSBACK_DEBUG: '1' };
+  const ms: NonNullable<BenchInput['ms']> = { startup: [], ifDue: [] };
+  const loadAtStart = await loadSample();
+  say(`load at start: ${loadAtStart.uptime}`);
   const alias = `bench-${Date.now().toString(36)}`;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sysback-bench-'));
   cleanups.push({ what: 'temp dir', fn: async () => rmSync(tmp, { recursive: true, force: true }) });
@@ -189,10 +289,7 @@ async function main(): Promise<BenchInput> {
   // ---- router A: data, configure ----
   const a = await phase('router A and the data set', async () => {
     const router = await newRouter('bench-a', grid);
-    const data: BenchData = generateBenchData(router.root, { seed: Number(opts.seed), files: Number(opts.files), bigBytes: Number(opts['big-mb']) * 1024 * 1024 });
-    const defaults = readFileSync(path.join(repo, 'overlays/base/etc/sysback/files.txt'), 'utf8');
-    router.write(DEVICE.filesList, `${defaults.trimEnd()}\n# the benchmark's data\n${data.listed.join('\n')}\n`);
-    router.write('/root/answers.json', JSON.stringify({ mode: 'new', alias, password: PASSWORD }), 0o600);
+    const data = prepareRouter(router, { files: FILES, bigMB: BIG_MB, alias, mode: 'new' })!;
     Object.assign(dataSummary, { smallFiles: data.files, smallDirs: data.dirs, smallMB: Number((data.smallBytes / 1048576).toFixed(2)), bigMB: data.bigBytes / 1048576 });
     return router;
   });
@@ -204,11 +301,12 @@ async function main(): Promise<BenchInput> {
   });
   const listed = check(await a.sysback(['backup', '--list']), 'sysback backup --list').stdout.trim().split('\n').length;
   dataSummary.listedEntries = listed;
-  // the RSS floor: node with the bundle loaded and nothing done
-  for (let i = 0; i < REPEAT; i++) {
-    const { rssMB: mb, result } = await measuredSysback(a, ['--help']);
+  // the floor: node with the device app's entry loaded and nothing done (time and RSS)
+  for (let i = 0; i < IF_DUE_RUNS; i++) {
+    const { ms: took, rssMB: mb, result } = await shortSysback(a, ['--help']);
     check(result, 'sysback --help');
     rssMB.startup.push(mb);
+    ms.startup.push(took);
   }
 
   // ---- mount transport: needs the private node's SFTP frontend, which configure sets up when the
@@ -217,13 +315,15 @@ async function main(): Promise<BenchInput> {
   let configureMountError: string | undefined;
   await phase('mount transport: switch to mount and rerun configure', async () => {
     a.write(DEVICE.config, JSON.stringify({ ...configJson, transport: 'mount' }, null, 2) + '\n');
+    // configure consumes the password in the answers file once it has used it: give them again
+    a.write('/root/answers.json', JSON.stringify({ mode: 'new', alias, password: PASSWORD }), 0o600);
     const result = await a.sysback(['configure', '--answers', '/root/answers.json', '--no-reboot']);
     // the SFTP frontend may be set up even when configure's first mount backup failed: still try the runs
     if (result.exitCode !== 0) configureMountError = `sysback configure with transport mount failed (exit ${result.exitCode}): ${tail(result.stderr, 3).replace(/\n/g, ' | ')}`;
   });
   await phase(`backup --force --transport mount x${REPEAT}`, async () => {
     for (let i = 0; i < REPEAT; i++) {
-      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--force', '--transport', 'mount', '--json'], DEBUG);
+      const { seconds, rssMB: mb, result, events } = await measuredSysback(a, ['backup', '--force', '--transport', 'mount', '--json']);
       if (result.exitCode !== 0) {
         const error = `sysback backup --transport mount failed (exit ${result.exitCode}): ${tail(result.stderr, 3).replace(/\n/g, ' | ')}`;
         notMeasured.backupMount = configureMountError ? `${configureMountError}; then ${error}` : error;
@@ -233,7 +333,7 @@ async function main(): Promise<BenchInput> {
       }
       runs.backupMount.push(seconds);
       rssMB.backupMount.push(mb);
-      collectBackupSteps(backupSteps.mount, result.stderr, seconds);
+      collectBackupSteps(backupSteps.mount, events, seconds);
     }
     if (configureMountError) warnings.push(`${configureMountError} (the mount backups themselves then worked)`);
   });
@@ -255,24 +355,35 @@ async function main(): Promise<BenchInput> {
   // ---- sysback full backups (webapi) and unchanged re-backups ----
   await phase(`backup --force --transport webapi x${REPEAT}`, async () => {
     for (let i = 0; i < REPEAT; i++) {
-      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--force', '--transport', 'webapi', '--json'], DEBUG);
+      const { seconds, rssMB: mb, result, events } = await measuredSysback(a, ['backup', '--force', '--transport', 'webapi', '--json']);
       check(result, 'sysback backup --force --transport webapi');
       runs.backupWebapi.push(seconds);
       rssMB.backupWebapi.push(mb);
-      collectBackupSteps(backupSteps.webapi, result.stderr, seconds);
+      collectBackupSteps(backupSteps.webapi, events, seconds);
       const out = JSON.parse(result.stdout);
       if (out.latest?.size) dataSummary.sysbackArchiveMB = Number((out.latest.size / 1048576).toFixed(2));
     }
   });
   await phase(`unchanged re-backup (no --force) x${REPEAT}`, async () => {
     for (let i = 0; i < REPEAT; i++) {
-      const { seconds, rssMB: mb, result } = await measuredSysback(a, ['backup', '--transport', 'webapi', '--json'], DEBUG);
+      const { seconds, rssMB: mb, result, events } = await measuredSysback(a, ['backup', '--transport', 'webapi', '--json']);
       check(result, 'sysback backup (unchanged)');
       const status = JSON.parse(result.stdout).status;
       if (status !== 'unchanged') warnings.push(`unchanged re-backup ${i + 1} reported "${status}", not "unchanged"`);
       runs.unchanged.push(seconds);
       rssMB.unchanged.push(mb);
-      collectBackupSteps(backupSteps.unchanged, result.stderr, seconds);
+      collectBackupSteps(backupSteps.unchanged, events, seconds);
+    }
+  });
+
+  // ---- cron's hourly question right after a good backup: nothing is due ----
+  await phase(`backup --if-due (nothing due) x${IF_DUE_RUNS}`, async () => {
+    for (let i = 0; i < IF_DUE_RUNS; i++) {
+      const { ms: took, rssMB: mb, result } = await shortSysback(a, ['backup', '--if-due']);
+      check(result, 'sysback backup --if-due');
+      if (!/no backup due/.test(result.stderr + result.stdout)) warnings.push(`backup --if-due run ${i + 1} did not say "no backup due yet": it may have backed up`);
+      ms.ifDue.push(took);
+      (rssMB.ifDue ??= []).push(mb);
     }
   });
 
@@ -297,15 +408,16 @@ async function main(): Promise<BenchInput> {
       const b = await newRouter(`bench-b${i + 1}`, grid);
       try {
         b.write('/root/answers.json', JSON.stringify({ mode: 'recover', alias, password: PASSWORD }), 0o600);
-        const { seconds, rssMB: mb, result } = await measuredSysback(b, ['recover', '--answers', '/root/answers.json', '--no-reboot'], { SYSBACK_DEBUG: '1' });
+        const { seconds, rssMB: mb, result, events } = await measuredSysback(b, ['recover', '--answers', '/root/answers.json', '--no-reboot']);
         check(result, `sysback recover (run ${i + 1})`);
         runs.recoverWhole.push(seconds);
         rssMB.recover.push(mb);
-        const steps = parseSteps(result.stderr);
-        const restore = Object.entries(steps).find(([k]) => k.startsWith('f) '))?.[1];
-        const before = Object.entries(steps).filter(([k]) => k.startsWith('a) ') || k.startsWith('b) ')).reduce((sum, [, v]) => sum + v, 0);
+        // RESTORE f) is the restore step; a) to c) end once the password opened the identity
+        const steps = stepSeconds(events, 'recover');
+        const restore = steps.f;
+        const before = (steps.a ?? 0) + (steps.b ?? 0) + (steps.c ?? 0);
         if (restore !== undefined) runs.restoreStep.push(restore);
-        else warnings.push(`recover run ${i + 1}: no timing for step f) in its debug log`);
+        else warnings.push(`recover run ${i + 1}: no step event for RESTORE f) in ${EVENTS_FILE}`);
         if (before > 0) runs.recoverAfterPassword.push(seconds - before);
         const files = countFiles(b.path(TREE_DIR));
         if (files !== dataSummary.smallFiles) warnings.push(`recover run ${i + 1} restored ${files} files of ${TREE_DIR}, expected ${dataSummary.smallFiles}`);
@@ -316,26 +428,88 @@ async function main(): Promise<BenchInput> {
     }
   });
 
+  // ---- scale: the same backup and recover on a data set SCALE_FACTOR times as large ----
+  let scale: ScaleInput | null = null;
+  if (SCALE_FACTOR > 0) {
+    scale = await scaleRun(grid, `${alias}-x${SCALE_FACTOR}`, {
+      files: Number(dataSummary.smallFiles),
+      MB: Number(dataSummary.smallMB) + Number(dataSummary.bigMB),
+      backupSeconds: runs.backupWebapi,
+      backupRssMB: rssMB.backupWebapi,
+      recoverSeconds: runs.recoverWhole,
+      recoverRssMB: rssMB.recover,
+    }, warnings);
+  } else notMeasured.scale = opts['no-scale'] ? 'skipped (--no-scale)' : 'skipped (--quick; --scale-factor N runs it)';
+
   const index = cleanups.findIndex((c) => c.what === 'grid');
   if (index >= 0) cleanups.splice(index, 1);
   await phase('stop the grid', () => grid.release());
 
   // ---- image build ----
   let imageBuild: ImageBuild | null = null;
-  if (!opts['no-build']) imageBuild = await phase('image build (overlay only, then full)', () => measureImageBuild(gridJson, tmp, notMeasured));
-  else notMeasured.imageBuild = 'skipped (--no-build)';
+  if (!NO_BUILD) imageBuild = await phase('image build (overlay only, then full)', () => measureImageBuild(gridJson, tmp, notMeasured));
+  else notMeasured.imageBuild = QUICK ? 'skipped (--quick)' : 'skipped (--no-build)';
 
+  const loadAtEnd = await loadSample();
+  say(`load at end: ${loadAtEnd.uptime}`);
   return {
     runs,
     rssMB,
+    ms,
     backupSteps,
     data: dataSummary,
     imageBuild,
+    scale,
+    load: { start: loadAtStart, end: loadAtEnd },
     notMeasured,
     warnings,
     phases,
-    environment: { cpus: os.cpus().length, node: process.version, memoryGB: Math.round(os.totalmem() / 2 ** 30), repeat: REPEAT, recoverRuns: RECOVER_RUNS },
+    environment: { cpus: os.cpus().length, node: process.version, memoryGB: Math.round(os.totalmem() / 2 ** 30), repeat: REPEAT, recoverRuns: RECOVER_RUNS, ifDueRuns: IF_DUE_RUNS, quick: QUICK, scaleFactor: SCALE_FACTOR },
   };
+}
+
+/**
+ * The scale run (issue 9 item 6): router C makes a data set `SCALE_FACTOR` times the base one (files
+ * and the large file), runs "new", then `backup --force` (webapi) xREPEAT; C is lost and one recover
+ * onto a fresh router D brings it back. The base figures are the main run's (same grid, same code).
+ */
+async function scaleRun(grid: TestGrid, scaleAlias: string, base: ScaleInput['base'], warnings: string[]): Promise<ScaleInput> {
+  const F = SCALE_FACTOR;
+  const tenfold: ScaleInput['tenfold'] = { files: 0, MB: 0, backupSeconds: [], backupRssMB: [], recoverSeconds: [], recoverRssMB: [] };
+  const c = await phase(`scale: router C, the x${F} data set, configure`, async () => {
+    const router = await newRouter('bench-scale-c', grid);
+    const data = prepareRouter(router, { files: Math.round(FILES * F), bigMB: BIG_MB * F, alias: scaleAlias, mode: 'new' })!;
+    tenfold.files = data.files;
+    tenfold.MB = (data.smallBytes + data.bigBytes) / 1048576;
+    check(await router.sysback(['configure', '--answers', '/root/answers.json', '--no-reboot']), 'sysback configure (scale)');
+    return router;
+  });
+  await phase(`scale: backup --force --transport webapi x${REPEAT}`, async () => {
+    for (let i = 0; i < REPEAT; i++) {
+      const { seconds, rssMB: mb, result } = await measuredSysback(c, ['backup', '--force', '--transport', 'webapi', '--json']);
+      check(result, 'sysback backup --force (scale)');
+      tenfold.backupSeconds.push(seconds);
+      tenfold.backupRssMB.push(mb);
+    }
+  });
+  const bigSha = sha256File(c.path(BIG_FILE));
+  await phase('scale: router C lost', () => destroyRouter(c));
+  await phase('scale: recover onto a fresh router', async () => {
+    const d = await newRouter('bench-scale-d', grid);
+    try {
+      prepareRouter(d, { files: 0, bigMB: 0, alias: scaleAlias, mode: 'recover' });
+      const { seconds, rssMB: mb, result } = await measuredSysback(d, ['recover', '--answers', '/root/answers.json', '--no-reboot']);
+      check(result, 'sysback recover (scale)');
+      tenfold.recoverSeconds.push(seconds);
+      tenfold.recoverRssMB.push(mb);
+      const files = countFiles(d.path(TREE_DIR));
+      if (files !== tenfold.files) warnings.push(`scale recover restored ${files} files of ${TREE_DIR}, expected ${tenfold.files}`);
+      if (sha256File(d.path(BIG_FILE)) !== bigSha) warnings.push(`scale recover: ${BIG_FILE} differs from the original`);
+    } finally {
+      await destroyRouter(d);
+    }
+  });
+  return { factor: F, base, tenfold };
 }
 
 async function measureImageBuild(gridJson: string, tmp: string, notMeasured: Record<string, string>): Promise<ImageBuild> {
@@ -379,8 +553,7 @@ try {
   const figures = benchFigures(input);
   if (opts.json) {
     process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
-    const table = formatTable(figures);
-    process.stderr.write(table.slice(table.indexOf('where the time went:')));
+    process.stderr.write(formatTable(figures));
   } else {
     process.stdout.write(formatTable(figures));
   }

@@ -4,7 +4,7 @@
 import { ensureTargetRootfs, rootfsPath, defaultSpec } from '../builder/target-rootfs.ts';
 import { createLog } from '../core/log.ts';
 import { createRunner } from '../core/runner.ts';
-import { ensureHostTools, TOOLSETS } from './host-tools.ts';
+import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 
 const log = createLog();
 const runner = createRunner(log);

@@ -13,7 +13,7 @@ import { createRunner } from '../core/runner.ts';
 import { mountsUnder, processesMentioning } from '../test/support/leaks.ts';
 import { makeGrid, type TestGrid } from '../test/support/shared-grid.ts';
 import { bundle } from './bundle.ts';
-import { ensureHostTools, TOOLSETS } from './host-tools.ts';
+import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 
 const log = createLog();
 const runner = createRunner(log);
@@ -25,7 +25,7 @@ const unitOnly = args.length > 0 && args.every((a) => a.startsWith('test/unit'))
 if (!unitOnly) {
   await ensureHostTools(runner, log, [...new Set(Object.values(TOOLSETS).flat())]);
 }
-await log.step('bundling dist/sysback.mjs', () => bundle());
+await log.step('bundling dist/sysback.mjs and dist/device/', () => bundle());
 let grid: TestGrid | undefined;
 if (!unitOnly && process.getuid?.() === 0) {
   const rootfs = await log.step('target root filesystem (cached)', () =>

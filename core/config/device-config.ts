@@ -10,6 +10,11 @@
 //   transport                   "mount" (SFTP + sshfs + rsync, the seed's way) or "webapi" (HTTP)
 //   backup.intervalHours        hours between periodic backups (cron), default 240 (the seed's)
 //   backup.retention            generations kept in archives/, default 5
+//   backup.verifyIntervalDays   days between full share verifications (`check --verify`) of what
+//                               recovery reads, default 30 (every run reads the archive back anyway)
+//   backup.leaseIntervalDays    days between lease renewals (deep check + add-lease + repair), default 7:
+//                               Tahoe's leases last 31 days, so a renewal is due four times inside one
+//                               (docs/architecture.md, "Verification and leases on their own schedule")
 //   tahoe.reservedSpace         the private node's storage reserved_space, default "1G"
 //   tahoe.webPorts              the two nodes' web API ports on 127.0.0.1, default 3456 / 3457
 //   tahoe.sftpPorts             the two nodes' SFTP frontends on 127.0.0.1 (mount), default 8022 / 8023
@@ -27,6 +32,9 @@ import { NotConfiguredError } from '../errors.ts';
 import { type GridConfig, gridSchema } from './grid-config.ts';
 import { loadJsonConfig, validateWith, type Validation } from './validate.ts';
 
+/** The longest backup interval: 20 days, well inside a Tahoe lease (31 days) that backup runs renew. */
+export const MAX_INTERVAL_HOURS = 480;
+
 export const DEVICE_CONFIG_FORMAT = 'sysback-device/1';
 
 const port = z.number().int().min(1024, 'a port from 1024 to 65535').max(65535, 'a port from 1024 to 65535');
@@ -39,11 +47,16 @@ export const deviceConfigSchema = z
     transport: z.enum(['mount', 'webapi']),
     backup: z
       .object({
-        intervalHours: z.number().int().min(1).max(24 * 365).default(240),
+        // at most 20 days: leases (31 days) and the scheduled verify are renewed by backup runs, and
+        // the hourly `--if-due` starts one only once a backup is due (docs/architecture.md)
+        intervalHours: z.number().int().min(1).max(MAX_INTERVAL_HOURS, `at most ${MAX_INTERVAL_HOURS} h (20 days): leases last 31 days and are renewed by backup runs`).default(240),
         retention: z.number().int().min(1).max(1000).default(5),
+        verifyIntervalDays: z.number().int().min(1).max(365).default(30),
+        // at most 30: a lease not renewed inside Tahoe's 31 days lets the servers collect the shares
+        leaseIntervalDays: z.number().int().min(1).max(30).default(7),
       })
       .strict()
-      .default({ intervalHours: 240, retention: 5 }),
+      .default({ intervalHours: 240, retention: 5, verifyIntervalDays: 30, leaseIntervalDays: 7 }),
     tahoe: z
       .object({
         reservedSpace: z
@@ -113,10 +126,14 @@ export function readDeviceConfig(ctx: Pick<Context, 'path'>): DeviceConfig {
   return loadJsonConfig(file, validateDeviceConfig);
 }
 
-/** Writes the device config under ctx.root atomically (temp file + rename), mode 0644. */
+/**
+ * Writes the device config under ctx.root atomically (temp file + rename), mode 0600: it holds the
+ * shared public directory's write cap, which only root on this router may read (the image's overlay
+ * manifest gives the rendered file 0600 too; a rewrite on recovery or from --grid must not widen it).
+ */
 export async function writeDeviceConfig(ctx: Pick<Context, 'path'>, config: DeviceConfig): Promise<string> {
   const file = ctx.path(DEVICE.config);
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+  await writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   return file;
 }

@@ -41,6 +41,18 @@ export const gridSchema = z
         controlPort: endpoint,
         /** a bare SOCKS port number (foolscap ignores HOST:PORT forms) */
         socksPort: z.number().int().min(1).max(65535),
+        /**
+         * tests and demos only: a private Tor network (TestingTorNetwork 1) whose authorities are on
+         * loopback; the router's system tor then uses these authorities and never the public network
+         */
+        testNetwork: z
+          .object({
+            dirAuthorities: z
+              .array(z.string().regex(/^[A-Za-z0-9]{1,19} orport=\d{1,5} v3ident=[0-9A-F]{40} 127\.0\.0\.1:\d{1,5} [0-9A-F]{40}$/, 'a DirAuthority line on 127.0.0.1 (NAME orport=P v3ident=HEX 127.0.0.1:P FINGERPRINT)'))
+              .min(1),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
@@ -50,7 +62,26 @@ export const gridSchema = z
     if (grid.listen === 'tor' && !grid.tor) {
       ctx.addIssue({ code: 'custom', path: ['tor'], message: 'required when listen is "tor"' });
     }
+    if (grid.listen === 'tcp' && grid.tor) {
+      ctx.addIssue({ code: 'custom', path: ['tor'], message: 'a tor block with listen "tcp" would make routers announce their IP: use listen "tor", or drop the tor block' });
+    }
+    if (grid.listen === 'tor') {
+      // a Tor grid must not reveal an IP: every hint of every fURL is an onion address
+      grid.introducers.forEach((intro, i) => {
+        const hints = furlHints(intro.furl);
+        const bad = hints.filter((hint) => !/^tor:[a-z2-7]{56}\.onion:\d{1,5}$/.test(hint));
+        if (bad.length > 0) {
+          ctx.addIssue({ code: 'custom', path: ['introducers', i, 'furl'], message: `a Tor grid's fURLs name onion services only, not ${bad.join(', ')}` });
+        }
+      });
+    }
   });
+
+/** The location hints of a fURL (pb://TUBID@HINT,HINT/NAME). */
+export function furlHints(furl: string): string[] {
+  const at = /^pb:\/\/[^@]+@([^/]*)\//.exec(furl)?.[1] ?? '';
+  return at.split(',').filter(Boolean);
+}
 
 export type GridConfig = z.infer<typeof gridSchema>;
 export type Shares = z.infer<typeof sharesSchema>;

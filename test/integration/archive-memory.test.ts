@@ -5,7 +5,7 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, truncate, mkdir } from 'node:fs/promises';
 import { createArchiveStream } from '../../backup/archive.ts';
-import { tempDir } from '../unit/recovery/fixtures.ts';
+import { tempDir } from '../support/archive-fixtures.ts';
 
 const MB = 1024 * 1024;
 

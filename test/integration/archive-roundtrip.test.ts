@@ -1,7 +1,7 @@
 // Backs up a realistic fixture tree (modes, owners, symlinks, a 50 MB file, root's crontab 0600),
 // then restores the archive two ways, GNU tar and sysback's safe extractor, and compares the trees:
 // content, type, mode, owner, mtime and link targets.
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,20 +10,19 @@ import { promisify } from 'node:util';
 import { writeArchive } from '../../backup/archive.ts';
 import { listBackupEntries } from '../../backup/files-list.ts';
 import { restoreArchive } from '../../recovery/safe-extract.ts';
-import { snapshotTree, tempDir } from '../unit/recovery/fixtures.ts';
+import { haveGnuTar } from '../support/backup-router.ts';
+import { testUnless } from '../support/skip.ts';
+import { isRoot } from '../support/target.ts';
+import { snapshotTree, tempDir } from '../support/archive-fixtures.ts';
 
 const run = promisify(execFile);
 const MTIME = 1_700_000_000;
 const FILES_TXT = '# router configuration\n/etc\n/home/user\n/root/.ssh\n';
 
-async function haveGnuTar(t: ExecutionContext): Promise<boolean> {
-  try {
-    const { stdout } = await run('tar', ['--version']);
-    if (stdout.includes('GNU tar')) return true;
-  } catch {}
-  t.log('GNU tar is not installed: skipping (apt-get install tar)');
-  return false;
-}
+// the fixture tree holds files owned by other users (chown), and some tests run GNU tar
+const NEEDS_ROOT: [boolean, string] = [!isRoot(), 'needs root (the fixture tree has files owned by other users)'];
+const asRoot = testUnless(NEEDS_ROOT);
+const withGnuTar = testUnless(NEEDS_ROOT, [!haveGnuTar(), 'GNU tar is not installed (apt-get install tar)']);
 
 async function fixtureDevice(t: ExecutionContext): Promise<string> {
   const root = await tempDir(t, 'sysback-device-');
@@ -80,8 +79,7 @@ async function backUp(t: ExecutionContext) {
   return { device, list, archive, summary, expected };
 }
 
-test('a backup extracted with GNU tar (tar -xzpf --numeric-owner) equals the device tree', async (t) => {
-  if (!(await haveGnuTar(t))) return void t.pass();
+withGnuTar('a backup extracted with GNU tar (tar -xzpf --numeric-owner) equals the device tree', async (t) => {
   const { archive, summary, expected, list } = await backUp(t);
   t.deepEqual(list.warnings, ['/var/spool/cron was not in files.txt; it is always backed up, so it was added']);
   t.deepEqual(summary.warnings, []);
@@ -95,7 +93,7 @@ test('a backup extracted with GNU tar (tar -xzpf --numeric-owner) equals the dev
   t.false(stdout.split('\n').some((line) => line.startsWith('/')), 'no absolute member names');
 });
 
-test('the same backup restored with the safe extractor equals the device tree', async (t) => {
+asRoot('the same backup restored with the safe extractor equals the device tree', async (t) => {
   const { archive, expected, list } = await backUp(t);
   const dest = await tempDir(t, 'sysback-restore-');
   const result = await restoreArchive({ root: dest, source: archive, allowed: list.patterns.map((p) => p.pattern) });
@@ -106,14 +104,13 @@ test('the same backup restored with the safe extractor equals the device tree', 
   t.is(again.plan.unchanged.length, again.plan.entries.length, 'a second restore would change nothing');
 });
 
-test('an unchanged device gives a byte-identical archive', async (t) => {
+asRoot('an unchanged device gives a byte-identical archive', async (t) => {
   const { device, list, archive, summary } = await backUp(t);
   const again = await writeArchive(device, list.entries, `${archive}.again`, { explicit: list.explicit });
   t.is(again.sha256, summary.sha256);
 });
 
-test('an archive made by hand with GNU tar (tar czf) restores with the safe extractor', async (t) => {
-  if (!(await haveGnuTar(t))) return void t.pass();
+withGnuTar('an archive made by hand with GNU tar (tar czf) restores with the safe extractor', async (t) => {
   const device = await fixtureDevice(t);
   const out = await tempDir(t, 'sysback-out-');
   await run('tar', ['czf', `${out}/by-hand.tar.gz`, '--numeric-owner', '-C', device, 'etc', 'home/user', 'root/.ssh', 'var/spool/cron']);

@@ -9,7 +9,6 @@
 // (polled through the web API) hit the windows random delays rarely hit: just after the new archive
 // is linked in archives/, and just after SysBackup.tar.gz is re-linked.
 import test, { type ExecutionContext } from 'ava';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createLog } from '../../core/log.ts';
 import { createRunner } from '../../core/runner.ts';
 import { DEVICE } from '../../core/device-paths.ts';
@@ -17,10 +16,15 @@ import { ARCHIVES_DIR } from '../../backup/manifest.ts';
 import { configuredRouter, generations, latestCap, manifest, privateApi, readLock } from '../support/backup-router.ts';
 import { touchFixture } from '../support/fixture-tree.ts';
 import type { SimulatedRouter } from '../support/router.ts';
+import { seededRandom, testSeed } from '../support/seeded-random.ts';
 import { sharedGrid, type TestGrid } from '../support/shared-grid.ts';
+import { testIf } from '../support/skip.ts';
 import { isRoot } from '../support/target.ts';
+import { deviceSysbackPid } from '../support/fault-process.ts';
 
 const RUNS = 10;
+// the kill delays are random, from a printed seed: SYSBACK_SEED=N replays a run's delays
+const random = seededRandom(testSeed('backup-kill.test.ts kill delays'));
 const runner = createRunner(createLog({ level: 'warn' }));
 let g: TestGrid | undefined;
 let router: SimulatedRouter | undefined;
@@ -38,8 +42,7 @@ test.after.always(async () => {
   await g?.release();
 });
 
-const serial = isRoot() ? test.serial : test.skip;
-if (!isRoot()) test('backup kill tests need root (chroot, overlayfs, Tahoe from the target root filesystem): skipped', (t) => t.pass());
+const serial = testIf(isRoot(), 'backup kill tests need root (chroot, overlayfs, Tahoe from the target root filesystem)').serial;
 
 const CHROOT_SCRIPT = ['set -e', 'm=$1; shift', 'mount -t proc proc "$m/proc"', 'mount --rbind /dev "$m/dev"', 'exec chroot "$m" "$@"'].join('\n');
 const MARKER = `${DEVICE.app} backup`;
@@ -52,35 +55,8 @@ function startBackup(r: SimulatedRouter) {
   });
 }
 
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-}
-
 /** The device's sysback node process: its command line runs the bundle's `backup`, and it descends from `ancestor`. */
-function findBackupProcess(ancestor: number): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (!cmdline(pid).includes(MARKER)) continue;
-    for (let p: number | undefined = pid, depth = 0; p && p > 1 && depth < 20; p = parentOf(p), depth++) {
-      if (p === ancestor) return pid;
-    }
-  }
-  return undefined;
-}
+const findBackupProcess = (ancestor: number) => deviceSysbackPid(ancestor, MARKER);
 
 /** The private area holds a complete, verifiable latest backup that the manifest describes. */
 async function assertIntact(t: ExecutionContext, r: SimulatedRouter, label: string): Promise<void> {
@@ -116,12 +92,12 @@ serial(`SIGKILL of sysback backup at ${RUNS} random points leaves a complete, ve
   // kill points span most of one run as measured here (a fast machine finishes in ~4 s, a loaded one in
   // 40 s), so most runs are killed somewhere inside, whatever the machine's speed
   const spanMs = Math.max(1000, Math.round(0.8 * (Date.now() - timed)));
-  t.log(`a whole run took ${Date.now() - timed} ms: delays from 200 to ${spanMs} ms`);
+  t.log(`a whole run took ${Date.now() - timed} ms: delays from 200 to ${spanMs} ms, seed ${random.seed} (SYSBACK_SEED=${random.seed} replays them)`);
   const outcomes: string[] = [];
   const deadPids: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
     await touchFixture(r.root, `kill-${run}`);
-    const delayMs = Math.round(200 + Math.random() * (spanMs - 200));
+    const delayMs = random.int(200, spanMs);
     const child = startBackup(r);
     child.stdout?.resume();
     const started = Date.now();

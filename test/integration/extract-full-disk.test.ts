@@ -2,32 +2,44 @@
 // - not enough space for the archive: NoSpaceError from the free-space check, before any write;
 // - the disk fills up while staging (another writer takes the space after the check): NoSpaceError,
 //   nothing half-applied, the staging area gone, and the same restore succeeds once space is back.
-import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { NoSpaceError } from '../../core/errors.ts';
 import { restoreArchive } from '../../recovery/safe-extract.ts';
-import { rawTarGz, snapshotTree, tempDir } from '../unit/recovery/fixtures.ts';
+import { testIf } from '../support/skip.ts';
+import { rawTarGz, snapshotTree, tempDir } from '../support/archive-fixtures.ts';
 
 const run = promisify(execFile);
 const ALLOWED = ['/etc', '/var/spool/cron'];
 
-/** A fresh 2 MiB tmpfs holding a small device root; unmounted when the test ends. Undefined: skipped. */
-async function smallDisk(t: ExecutionContext): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) {
-    t.log('not root: cannot mount a tmpfs; skipping');
-    return undefined;
-  }
-  const mountpoint = await tempDir(t, 'sysback-tmpfs-');
+/** Why a tmpfs cannot be mounted here (tried once, before the tests are registered), or undefined. */
+function tmpfsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root: cannot mount a tmpfs';
+  const probe = mkdtempSync(path.join(os.tmpdir(), 'sysback-tmpfs-probe-'));
   try {
-    await run('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', mountpoint]);
-  } catch (error) {
-    t.log(`cannot mount a tmpfs (${(error as Error).message}); skipping`);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { encoding: 'utf8' });
+    if (mounted.status !== 0) return `cannot mount a tmpfs (${(mounted.stderr || mounted.error?.message || '').trim().split('\n')[0]})`;
+    spawnSync('umount', [probe]);
     return undefined;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
   }
+}
+
+// decided synchronously: ava wants every test declared before the first await
+const noTmpfs = tmpfsUnavailable();
+const onTmpfs = testIf(noTmpfs === undefined, noTmpfs ?? '');
+
+/** A fresh 2 MiB tmpfs holding a small device root; unmounted when the test ends. */
+async function smallDisk(t: ExecutionContext): Promise<string> {
+  const mountpoint = await tempDir(t, 'sysback-tmpfs-');
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', mountpoint]);
   t.teardown(async () => {
     await run('umount', [mountpoint]);
   });
@@ -43,9 +55,8 @@ async function archiveFile(t: ExecutionContext, sizes: number[]): Promise<string
   return file;
 }
 
-test('no space for the archive: NoSpaceError before anything is written', async (t) => {
+onTmpfs('no space for the archive: NoSpaceError before anything is written', async (t) => {
   const root = await smallDisk(t);
-  if (!root) return void t.pass();
   const archive = await archiveFile(t, [3 * 1024 * 1024]);
   const before = await snapshotTree(root);
   const error = await t.throwsAsync(restoreArchive({ root, source: archive, allowed: ALLOWED }), { instanceOf: NoSpaceError });
@@ -53,9 +64,8 @@ test('no space for the archive: NoSpaceError before anything is written', async 
   t.deepEqual(await snapshotTree(root), before, 'nothing written, not even the staging area');
 });
 
-test('disk fills up during staging: NoSpaceError, nothing half-applied, and a re-run succeeds', async (t) => {
+onTmpfs('disk fills up during staging: NoSpaceError, nothing half-applied, and a re-run succeeds', async (t) => {
   const root = await smallDisk(t);
-  if (!root) return void t.pass();
   const archive = await archiveFile(t, [256 * 1024, 256 * 1024]);
   const before = await snapshotTree(root);
   let filled = false;

@@ -17,6 +17,7 @@ import { EXIT } from '../../core/errors.ts';
 import { freePorts } from '../../core/ports.ts';
 import type { RunResult } from '../../core/runner.ts';
 import type { Manifest } from '../../backup/manifest.ts';
+import { decryptIdentity } from '../../grid/identity.ts';
 import { SimulatedRouter } from '../support/router.ts';
 import { sharedGrid, type TestGrid } from '../support/shared-grid.ts';
 
@@ -87,9 +88,13 @@ test.before(async () => {
   const run = await a.sysback(['configure', '--answers', '/root/answers.json', '--no-reboot']);
   if (run.exitCode !== 0) throw new Error(`router A could not be configured: ${run.stderr}`);
   aPrivate = privateCap(a);
-  aPublic = privateCap(a, 'sysback-public');
+  // the router keeps only its identity directory's read cap; the write cap is inside the identity
+  const aPublicRead = privateCap(a, 'sysback-public');
+  if (!aPublicRead.startsWith('URI:DIR2-RO:')) throw new Error('router A keeps a write cap to its identity directory on disk');
+  const linked = (await grid.api.info(grid.grid.publicDirectory, ALIAS))!;
+  aPublic = (await decryptIdentity((await grid.api.getBytes(linked.readCap, 'identity.asc')).toString(), PASSWORD)).public.dircap;
   originalManifest = await grid.api.getBytes(aPrivate, 'manifest.json');
-  originalLatest = (await grid.api.info(aPrivate, 'SysBackup.tar.gz'))[1].ro_uri;
+  originalLatest = (await grid.api.info(aPrivate, 'SysBackup.tar.gz'))!.readCap;
   b = await SimulatedRouter.create('bad-b', { grid: grid.grid, transport: 'webapi' });
 });
 
@@ -110,7 +115,7 @@ test.serial('unknown alias: exit 13 naming the alias, nothing written', async (t
 
 test.serial('unknown recovery card (a read cap of a directory that holds no identity): exit 13', async (t) => {
   const empty = await grid.api.mkdir();
-  const readCap = (await grid.api.info(empty))[1].ro_uri as string;
+  const readCap = (await grid.api.info(empty))!.readCap;
   const run = await recover(b, { recoveryCard: readCap, password: PASSWORD });
   assertRefused(t, b, run, EXIT.unknownAlias, /no identity can be read at the recovery card/);
 });
@@ -142,6 +147,7 @@ test.serial('recover --dry-run lists what would change and writes nothing', asyn
   t.false(b.exists('/etc/myapp'));
   t.false(b.exists(DEVICE.staging));
   t.false(b.exists(`${DEVICE.stateDir}/restore`), 'the downloaded archive is removed');
+  t.false(b.exists(DEVICE.tahoe('private')), 'no private node made: the old directory was read through the public node');
 });
 
 // ---- hostile archives, planted as A's newest generation (someone holding A's private write cap) ----
@@ -194,7 +200,7 @@ async function plant(fixture: Fixture, second: number): Promise<string> {
     const bytes = readFileSync(path.join(work, 'out.tar.gz'));
     const listing = execFileSync('tar', ['-tzvf', 'out.tar.gz'], { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const name = `SysBackup-20991231T0000${String(second).padStart(2, '0')}Z.tar.gz`;
-    const archives = (await grid.api.info(aPrivate, 'archives'))[1].rw_uri as string;
+    const archives = (await grid.api.info(aPrivate, 'archives'))!.writeCap!;
     const cap = await grid.api.put(bytes, { dirCap: archives, name });
     await grid.api.link(aPrivate, 'SysBackup.tar.gz', cap);
     const manifest = JSON.parse(originalManifest.toString('utf8')) as Manifest;
@@ -236,6 +242,11 @@ test.serial('after all those refusals, the same router B recovers for real once 
   t.deepEqual(readFileSync(b.path('/etc/myapp/blob.bin')), readFileSync(a.path('/etc/myapp/blob.bin')));
   t.true(b.exists(DEVICE.state));
   t.is(b.read(DEVICE.rootCrontab).split('\n').filter((l) => l === CRON_MARKER).length, 1);
+  // a fresh identity directory, named by the alias and by B's new recovery card; A's is left behind
+  const moved = (await grid.api.info(grid.grid.publicDirectory, ALIAS))!.readCap;
+  t.not(moved, (await grid.api.info(aPublic))!.readCap, 'the alias moved to a fresh identity directory');
+  t.true(b.read(DEVICE.recoveryCard).includes(moved), 'the new card names it');
+  t.true(privateCap(b, 'sysback-public').startsWith('URI:DIR2-RO:'), 'only its read cap is on disk');
 });
 
 // ---- the grid itself is the problem ------------------------------------------------------------
@@ -244,7 +255,11 @@ test.serial('introducers down (the fURLs point at ports nobody listens on): exit
   const r = await router('bad-nogrid');
   const config = r.config();
   const dead = await freePorts(config.grid.introducers.length);
-  config.grid.introducers = config.grid.introducers.map((intro, i) => ({ ...intro, furl: intro.furl.replace(/:\d+\//, `:${dead[i]}/`) }));
+  // every location hint of a fURL (loopback, and the address booted images use) points at the dead port
+  config.grid.introducers = config.grid.introducers.map((intro, i) => ({
+    ...intro,
+    furl: intro.furl.replace(/@([^/]+)\//, (_all, hints: string) => `@${hints.replace(/:\d+(?=,|$)/g, `:${dead[i]}`)}/`),
+  }));
   config.tahoe.serverWaitSeconds = 5;
   r.write(DEVICE.config, JSON.stringify(config, null, 2));
   const run = await recover(r, { alias: ALIAS, password: PASSWORD });
@@ -278,19 +293,21 @@ test.serial('"new" with an alias already taken is refused (exit 2), a weak passw
   const n = await router('bad-new');
   n.write(DEVICE.filesList, FILES_TXT);
   answers(n, { mode: 'new', alias: ALIAS, password: PASSWORD });
+  const aliasBefore = (await grid.api.info(grid.grid.publicDirectory, ALIAS))?.readCap;
+  t.truthy(aliasBefore);
   const taken = await n.sysback(['configure', '--answers', '/root/answers.json', '--no-reboot']);
   t.is(taken.exitCode, EXIT.usage, taken.stderr);
   t.regex(taken.stderr, new RegExp(`the alias "${ALIAS}" is already taken; choose another`));
   t.regex(errorLine(taken), /step "d\) identity file in the public area" failed/);
   t.false(n.exists(DEVICE.state));
   t.false(n.exists(DEVICE.recoveryCard));
-  t.is((await grid.api.info(grid.grid.publicDirectory, ALIAS))?.[1]?.ro_uri, (await grid.api.info(aPublic))[1].ro_uri, "A's alias still points at A");
+  t.is((await grid.api.info(grid.grid.publicDirectory, ALIAS))?.readCap, aliasBefore, 'the alias still points where it did (B, recovered)');
 
   const fresh = `bad-n-${STAMP}`;
   answers(n, { mode: 'new', alias: fresh, password: 'password1' });
   const weak = await n.sysback(['configure', '--answers', '/root/answers.json', '--no-reboot']);
   t.is(weak.exitCode, EXIT.usage, weak.stderr);
-  t.regex(errorLine(weak), /too short|common password/);
+  t.regex(errorLine(weak), /about 10\^\d+ guesses, below the 10\^10 needed/);
   t.false(weak.stderr.includes('password1'), 'the refused password is not repeated');
   t.false(n.exists(DEVICE.state));
   t.is(await grid.api.info(grid.grid.publicDirectory, fresh), undefined, 'nothing published under the alias');

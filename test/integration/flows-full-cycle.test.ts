@@ -128,7 +128,7 @@ function privateCap(r: SimulatedRouter): string {
 
 async function childCap(dirCap: string, name: string): Promise<string | undefined> {
   const info = await grid.api.info(dirCap, name);
-  return info?.[1]?.ro_uri;
+  return info?.readCap;
 }
 
 function answers(r: SimulatedRouter, body: Record<string, unknown>): void {
@@ -245,6 +245,13 @@ test.serial('"recover" onto an empty router B brings every listed file back; B b
   const newArchives = (await grid.api.list(newCap, 'archives')).map((e) => e.name);
   t.true(oldArchives.every((name) => newArchives.includes(name)), 'the old generations are linked into the new directory');
   t.true(newArchives.length > oldArchives.length);
+  // B has a fresh identity directory and a NEW recovery card: the old card (A's) no longer leads here
+  const bCard = /^(URI:DIR2-RO:\S+)$/m.exec(b.read(DEVICE.recoveryCard))?.[1] ?? '';
+  t.truthy(bCard);
+  t.not(bCard, cardCap, 'a new card after recover');
+  t.is((await grid.api.info(grid.grid.publicDirectory, ALIAS))?.readCap, bCard, 'the alias names the fresh identity directory');
+  t.false(run.stderr.includes(bCard), 'the headless run never logs the new card cap');
+  cardCap = bCard;
   snapshotB = snapshot(b);
   await b.lose();
 });
@@ -264,9 +271,12 @@ test.serial('after vandalism (alias unlinked from the public directory) router C
   t.is(c.read('/etc/myapp/after-recovery.txt'), 'written on B\n', "C has B's last backup (B re-published the identity)");
   t.is(managedCronLines(c), 1);
   t.is(JSON.parse(c.read(DEVICE.state)).alias, ALIAS);
-  // C re-published its identity: the alias is linked again, to the same (card) directory
+  // C re-published its identity into a fresh directory of its own: the alias is linked again, to it,
+  // and C's new card names it
   const relinked = await grid.api.info(grid.grid.publicDirectory, ALIAS);
-  t.is(relinked?.[1]?.ro_uri, cardCap);
+  t.truthy(relinked?.readCap);
+  t.not(relinked?.readCap, cardCap, 'a fresh identity directory, not the card\'s');
+  t.is(/^(URI:DIR2-RO:\S+)$/m.exec(c.read(DEVICE.recoveryCard))?.[1], relinked?.readCap, "C's new card names it");
   // the next boot of a configured router costs nothing
   const again = await c.sysback(['firstboot', '--answers', '/root/answers.json', '--cmdline', '/root/cmdline', '--no-reboot']);
   t.is(again.exitCode, 0, again.stderr);

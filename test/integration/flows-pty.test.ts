@@ -9,6 +9,8 @@
 // Skips visibly without python3 (pty, termios).
 import test, { type ExecutionContext } from 'ava';
 import { hasPython, onPty as onPtyWith } from '../support/pty.ts';
+import { testIf, testUnless } from '../support/skip.ts';
+import { isRoot } from '../support/target.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,16 +51,11 @@ async function router(name: string): Promise<SimulatedRouter> {
   return r;
 }
 
-const ptyTest = hasPython ? test.serial : test.skip;
-if (!hasPython) {
-  test('flows on a pseudo-terminal (skipped)', (t) => {
-    t.log('skipped: python3 with the pty and termios modules is not installed');
-    t.pass();
-  });
-}
+const NO_PTY = 'python3 with the pty and termios modules is not installed';
+const ptyTest = testUnless([!hasPython, NO_PTY], [!isRoot(), 'the flows run in a simulated router: needs root (chroot, overlayfs)']).serial;
 
 test.before(async () => {
-  if (!hasPython) return;
+  if (!hasPython || !isRoot()) return;
   grid = await sharedGrid();
   a = await router('pty-a');
   a.write(DEVICE.filesList, '/etc/sysback\n/etc/myapp\n/var/spool/cron\n');
@@ -181,7 +178,7 @@ ptyTest('configure: Ctrl-C at the second password prompt exits 130, nothing publ
 // "\n" that the NEXT question's Enter sends in cooked mode (ICRNL) was swallowed as the second half of a
 // CRLF: Enter at "Restore which one?" right after the password did nothing until a second Enter.
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const enterAfterSecret = hasPython ? test : test.skip;
+const enterAfterSecret = testIf(hasPython, NO_PTY);
 enterAfterSecret('a bare Enter at a line prompt right after the password prompt takes the default (Enter is not swallowed)', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sysback-flows-pty-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -189,7 +186,7 @@ enterAfterSecret('a bare Enter at a line prompt right after the password prompt 
   await writeFile(
     script,
     [
-      `import { createConsolePrompter } from '${REPO}/core/prompter.ts';`,
+      `import { createConsolePrompter } from '${REPO}/core/prompter-console.ts';`,
       'const p = createConsolePrompter();',
       "await p.secret('Password');",
       "p.say('GENERATION=' + await p.line('Restore which one?', { default: '1' }));",

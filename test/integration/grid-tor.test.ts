@@ -60,6 +60,7 @@ serial('a Tahoe grid forms over a private Tor network, and a hide-ip client on a
     name: 'tor-test',
     timeoutMs: 300_000,
     tor: { controlPort: gridTor!.controlPort, socksPort: gridTor!.socksPort },
+    targetRootfs: () => targetRootfs(),
   });
   t.log(`grid over Tor formed ${((Date.now() - gridStarted) / 1000).toFixed(1)} s after the first create-introducer`);
   t.is(status.storageConnected, 3);

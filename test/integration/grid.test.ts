@@ -17,6 +17,7 @@ import { TahoeWebApi } from '../../grid/webapi.ts';
 import { freePorts } from '../../core/ports.ts';
 import { sysback } from '../support/cli.ts';
 import { mountsUnder, processesMentioning } from '../support/leaks.ts';
+import { testIf } from '../support/skip.ts';
 import { isRoot, targetRootfs } from '../support/target.ts';
 
 const parent = mkdtempSync(path.join(os.tmpdir(), 'sysback-gridtest-'));
@@ -31,8 +32,7 @@ test.after.always(async () => {
   rmSync(parent, { recursive: true, force: true });
 });
 
-const serial = isRoot() ? test.serial : test.skip;
-if (!isRoot()) test('grid tests need root (mount namespaces, chroot): skipped', (t) => t.pass());
+const serial = testIf(isRoot(), 'grid tests need root (mount namespaces, chroot)').serial;
 
 serial('grid init creates 2 introducers, 3 storage nodes and the public directory, and every storage node is connected', async (t) => {
   const result = await sysback(['grid', 'init', '--dir', dir, '--json']);

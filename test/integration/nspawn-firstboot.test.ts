@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { missingTools } from '../../scripts/host-tools.ts';
+import { missingTools } from '../../builder/host-tools.ts';
 import { createContext } from '../../core/context.ts';
 import { ensureTestImage, type TestImage } from './test-image.ts';
 import { bootRouter, upperHas, type NspawnBoot } from './nspawn-router.ts';

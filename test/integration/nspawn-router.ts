@@ -7,9 +7,10 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../../core/context.ts';
+import { childrenOf, commOf } from '../../core/processes.ts';
 import type { PipedProcess, RunResult } from '../../core/runner.ts';
 import { nspawnArgv } from '../../builder/boot-image.ts';
-import { BootConsole } from './boot-console.ts';
+import { BootConsole } from '../support/boot-console.ts';
 
 const MOUNT = [
   'set -e',
@@ -21,22 +22,6 @@ const MOUNT = [
 
 function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./=:@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function comm(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
 }
 
 export class NspawnBoot {
@@ -58,7 +43,7 @@ export class NspawnBoot {
     const queue = this.proc.pid ? [this.proc.pid] : [];
     while (queue.length) {
       const pid = queue.shift()!;
-      if (comm(pid) === 'systemd-nspawn') return pid;
+      if (commOf(pid) === 'systemd-nspawn') return pid;
       queue.push(...childrenOf(pid));
     }
     return undefined;
@@ -67,7 +52,7 @@ export class NspawnBoot {
   /** the container's PID 1 (systemd), as seen from the host */
   containerInit(): number | undefined {
     const nspawn = this.nspawnPid();
-    return nspawn === undefined ? undefined : childrenOf(nspawn).find((pid) => comm(pid) === 'systemd');
+    return nspawn === undefined ? undefined : childrenOf(nspawn).find((pid) => commOf(pid) === 'systemd');
   }
 
   /** Runs a command inside the running container (all its namespaces and root). */

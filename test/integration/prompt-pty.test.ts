@@ -7,6 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { hasPython, onPty as onPtyWith } from '../support/pty.ts';
+import { testUnless } from '../support/skip.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +25,7 @@ const hasStty = spawnSync('stty', ['--version'], { stdio: 'ignore' }).status ===
 const PROMPT_SCRIPT = (repo: string) => `
 import { spawnSync } from 'node:child_process';
 import { reportFatal } from '${repo}/core/errors.ts';
-import { createConsolePrompter } from '${repo}/core/prompter.ts';
+import { createConsolePrompter } from '${repo}/core/prompter-console.ts';
 const p = createConsolePrompter();
 try {
   const mode = await p.choice('Is this a new router, or do you want to recover one?', [
@@ -56,13 +57,7 @@ async function promptScript(t: ExecutionContext): Promise<string> {
   return file;
 }
 
-const ptyTest = hasPython && hasStty ? test : test.skip;
-if (!hasPython || !hasStty) {
-  test('prompt on a pseudo-terminal (skipped)', (t) => {
-    t.log(`skipped: ${!hasPython ? 'python3 with the pty module' : 'stty'} is not installed`);
-    t.pass();
-  });
-}
+const ptyTest = testUnless([!hasPython, 'python3 with the pty module is not installed'], [!hasStty, 'stty is not installed']);
 
 ptyTest('a person types a wrong answer, then "new", a password that is never echoed, then an alias', async (t) => {
   const script = await promptScript(t);

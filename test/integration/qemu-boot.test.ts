@@ -13,8 +13,8 @@ import { OVMF_VARS, qemuArgv } from '../../builder/boot-image.ts';
 import { kernelCmdline } from '../../builder/plan.ts';
 import { defaultBuildConfig } from '../../builder/build-config.ts';
 import { createContext } from '../../core/context.ts';
-import { missingTools, TOOLSETS } from '../../scripts/host-tools.ts';
-import { BootConsole, ConsoleTimeout } from './boot-console.ts';
+import { missingTools, TOOLSETS } from '../../builder/host-tools.ts';
+import { BootConsole, ConsoleTimeout } from '../support/boot-console.ts';
 import { ensureTestImage, TEST_BUILD_CONFIG, type TestImage } from './test-image.ts';
 
 const PROMPT = /Is this a new router, or do you want to recover one\? \[new\/recover\]: /;

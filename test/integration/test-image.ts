@@ -47,8 +47,10 @@ function sourcesDigest(app: string): string {
 
 export async function ensureTestImage(): Promise<TestImage> {
   const ctx = createContext();
-  const { bundle } = (await import(path.join(repo, 'scripts', 'bundle.ts'))) as { bundle(): Promise<string> };
-  const app = await bundle();
+  // the image carries the device app only (dist/device/: the entry and its chunks)
+  const { bundle, DEVICE_APP } = (await import(path.join(repo, 'scripts', 'bundle.ts'))) as { bundle(): Promise<string>; DEVICE_APP: string };
+  await bundle();
+  const app = DEVICE_APP;
   const key = sourcesDigest(app);
   const top = path.join(cacheRoot(), 'test-images');
   const dir = path.join(top, key);

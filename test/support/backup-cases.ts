@@ -29,6 +29,7 @@ import {
 import { touchFixture } from './fixture-tree.ts';
 import type { SimulatedRouter } from './router.ts';
 import { sharedGrid, type TestGrid } from './shared-grid.ts';
+import { skipReason, testIf } from './skip.ts';
 import { isRoot } from './target.ts';
 
 interface BackupJson {
@@ -57,12 +58,14 @@ export function registerBackupCases(KIND: 'mount' | 'webapi', options: { cases?:
   const cases = new Set(options.cases ?? ALL_CASES);
   let g: TestGrid | undefined;
   let router: SimulatedRouter | undefined;
-  let tarOk = false;
-  const active = isRoot() && !options.skipReason;
+  const reason = skipReason(
+    [!isRoot(), `backup tests over ${KIND} need root (chroot, overlayfs, Tahoe from the target root filesystem)`],
+    [options.skipReason !== undefined, options.skipReason ?? ''],
+  );
+  const active = reason === undefined;
 
   test.before(async () => {
     if (!active) return;
-    tarOk = await haveGnuTar();
     g = await sharedGrid();
     router = await configuredRouter(`bk-${KIND}`, g.grid, { transport: KIND, retention: 2 });
   });
@@ -72,15 +75,12 @@ export function registerBackupCases(KIND: 'mount' | 'webapi', options: { cases?:
     await g?.release();
   });
 
-  const serial = !active ? test.skip : options.failing ? test.serial.failing : test.serial;
-  if (!isRoot()) test(`backup tests over ${KIND} need root (chroot, overlayfs, Tahoe from the target root filesystem): skipped`, (t) => t.pass());
-  if (options.skipReason) test(`backup tests over ${KIND} skipped: ${options.skipReason}`, (t) => t.pass());
+  const registered = testIf(active, reason ?? '');
+  const serial = options.failing ? registered.serial.failing : registered.serial;
+  // the round trip also needs GNU tar on the host, known before anything runs
+  const roundTrip = active && !haveGnuTar() ? testIf(false, 'GNU tar is not installed on this host (apt-get install tar)').serial : serial;
 
-  if (cases.has('round trip')) serial(`${KIND}: the fixture tree backed up, fetched from the grid and extracted with GNU tar equals the router's tree`, async (t) => {
-    if (!tarOk) {
-      t.log('GNU tar is not installed on this host: skipped (apt-get install tar)');
-      return void t.pass();
-    }
+  if (cases.has('round trip')) roundTrip(`${KIND}: the fixture tree backed up, fetched from the grid and extracted with GNU tar equals the router's tree`, async (t) => {
     const r = router!;
     await touchFixture(r.root, 'round-trip');
     const result = await backup(r);

@@ -1,4 +1,5 @@
-// Runs the bundled CLI (dist/sysback.mjs) as a user would, building the bundle when it is missing.
+// Runs the bundled host CLI (dist/sysback.mjs) as a user would, building the bundles when missing;
+// simulated routers carry the device app (dist/device/sysback.mjs and its chunks), as the image does.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,11 +8,13 @@ import { createRunner } from '../../core/runner.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUNDLE = path.join(REPO, 'dist', 'sysback.mjs');
+/** the device app's directory: sysback.mjs and chunks/, laid as /usr/lib/sysback/ */
+export const DEVICE_APP_DIR = path.join(REPO, 'dist', 'device');
 
 let building: Promise<void> | undefined;
 
 export async function ensureBundle(): Promise<string> {
-  if (!existsSync(BUNDLE) || process.env.SYSBACK_REBUILD === '1') {
+  if (!existsSync(BUNDLE) || !existsSync(path.join(DEVICE_APP_DIR, 'sysback.mjs')) || process.env.SYSBACK_REBUILD === '1') {
     building ??= (async () => {
       const { bundle } = await import('../../scripts/bundle.ts');
       await bundle();

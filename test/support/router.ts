@@ -1,9 +1,9 @@
-// A simulated router (DESIGN §6): an overlayfs mount whose lower layers are the bundled app and the
+// A simulated router (DESIGN §6): an overlayfs mount whose lower layers are the device app and the
 // cached target root filesystem, and whose upper layer is this router's own directory. Device
 // commands run inside it with chroot (each in a private mount namespace with /proc and /dev), so they
 // use the target's own node, tahoe, sshfs and rsync. "Losing the router" deletes its upper directory.
 // Every router gets its own free ports, so several can run side by side on one grid.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { deviceConfigFromGrid, type DeviceConfig } from '../../core/config/device-config.ts';
@@ -13,7 +13,7 @@ import { createLog } from '../../core/log.ts';
 import { freePorts } from '../../core/ports.ts';
 import { stopProcess } from '../../core/processes.ts';
 import { createRunner, type RunResult } from '../../core/runner.ts';
-import { ensureBundle } from './cli.ts';
+import { DEVICE_APP_DIR, ensureBundle } from './cli.ts';
 import { targetRootfs } from './target.ts';
 
 const runner = createRunner(createLog({ level: 'warn' }));
@@ -28,14 +28,13 @@ const CHROOT_SCRIPT = [
 
 let appLayer: Promise<string> | undefined;
 
-/** A lower layer holding only the bundled app, as the image has it. */
+/** A lower layer holding only the device app (the entry and its chunks), as the image has it. */
 function bundledAppLayer(): Promise<string> {
   appLayer ??= (async () => {
-    const bundle = await ensureBundle();
+    await ensureBundle();
     const layer = mkdtempSync(path.join(os.tmpdir(), 'sysback-app-'));
-    mkdirSync(path.join(layer, 'usr/lib/sysback'), { recursive: true });
     mkdirSync(path.join(layer, 'usr/bin'), { recursive: true });
-    copyFileSync(bundle, path.join(layer, DEVICE.app));
+    cpSync(DEVICE_APP_DIR, path.dirname(path.join(layer, DEVICE.app)), { recursive: true });
     writeFileSync(path.join(layer, DEVICE.bin), `#!/bin/sh\nexec /usr/bin/node ${DEVICE.app} "$@"\n`);
     chmodSync(path.join(layer, DEVICE.bin), 0o755);
     process.on('exit', () => rmSync(layer, { recursive: true, force: true }));
@@ -50,6 +49,8 @@ export interface RouterOptions {
   retention?: number;
   /** let this router's storage server hold shares (default: it runs, but takes none) */
   holdShares?: boolean;
+  /** the router's own disk (its upper layer) is a tmpfs of this many MiB, so it can fill up */
+  diskMiB?: number;
 }
 
 export class SimulatedRouter {
@@ -67,13 +68,19 @@ export class SimulatedRouter {
   /** Boots a fresh router (mounts its root); with `grid`, writes a device config with free ports. */
   static async create(name: string, options: RouterOptions = {}): Promise<SimulatedRouter> {
     const router = new SimulatedRouter(name, mkdtempSync(path.join(os.tmpdir(), `sysback-router-${name}-`)));
-    await router.mount();
+    await router.mount(options.diskMiB);
     if (options.grid) await router.writeConfig(options.grid, options);
     return router;
   }
 
-  private async mount(): Promise<void> {
+  private disk = false;
+
+  private async mount(diskMiB?: number): Promise<void> {
     const [app, rootfs] = await Promise.all([bundledAppLayer(), targetRootfs()]);
+    if (diskMiB) {
+      await runner.run(['mount', '-t', 'tmpfs', '-o', `size=${diskMiB}m,mode=0755`, `sysback-disk-${this.name}`, this.dir]);
+      this.disk = true;
+    }
     for (const sub of ['upper', 'work', 'root']) mkdirSync(path.join(this.dir, sub), { recursive: true });
     await runner.run([
       'mount', '-t', 'overlay', `sysback-router-${this.name}`,
@@ -162,6 +169,10 @@ export class SimulatedRouter {
     if (this.mounted) {
       await runner.run(['umount', this.root], { reject: false });
       this.mounted = false;
+    }
+    if (this.disk) {
+      await runner.run(['umount', this.dir], { reject: false });
+      this.disk = false;
     }
     rmSync(this.dir, { recursive: true, force: true });
   }

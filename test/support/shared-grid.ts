@@ -33,6 +33,7 @@ export async function makeGrid(options: { storage?: number; prefix?: string } = 
       transport: 'webapi',
       name: 'test',
       timeoutMs: 120_000,
+      targetRootfs: () => targetRootfs(),
     });
     return {
       dir,

@@ -7,7 +7,7 @@ import { Parser, type ReadEntry } from 'tar';
 import { createArchiveStream, writeArchive } from '../../../backup/archive.ts';
 import { listBackupEntries } from '../../../backup/files-list.ts';
 import { UserError } from '../../../core/errors.ts';
-import { tempDir } from '../recovery/fixtures.ts';
+import { tempDir } from '../../support/archive-fixtures.ts';
 
 interface Listed {
   path: string;

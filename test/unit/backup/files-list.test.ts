@@ -1,9 +1,13 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { backupPatterns, listBackupEntries, parseFilesList, withCronSpool } from '../../../backup/files-list.ts';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { writeArchive } from '../../../backup/archive.ts';
+import { backupPatterns, listBackupEntries, neverBackedUp, parseFilesList, withCronSpool } from '../../../backup/files-list.ts';
 import { ConfigError } from '../../../core/errors.ts';
-import { tempDir } from '../recovery/fixtures.ts';
+import { tempDir } from '../../support/archive-fixtures.ts';
 
 test('parseFilesList skips comments and blank lines and normalizes paths', (t) => {
   const patterns = parseFilesList('# what to save\n\n/etc/hostname\n  /etc/ssh/  \n/etc//*.conf\n   # indented comment\n');
@@ -87,10 +91,10 @@ test('listBackupEntries reports lines that match nothing', async (t) => {
   ]);
 });
 
-test('listBackupEntries never lists the restore staging area', async (t) => {
+test('listBackupEntries never lists the restore staging area, nor the state', async (t) => {
   const root = await fixtureRoot(t);
   const list = await listBackupEntries(root, '/var/lib/sysback\n');
-  t.deepEqual(list.entries.filter((p) => p.startsWith('/var/lib')), ['/var/lib/sysback', '/var/lib/sysback/state.json']);
+  t.deepEqual(list.entries.filter((p) => p.startsWith('/var/lib')), ['/var/lib/sysback']);
 });
 
 test('symlinks are listed as symlinks and never followed, not even out of the root', async (t) => {
@@ -143,4 +147,82 @@ test('loadBackupList without files.txt is a UserError with a hint', async (t) =>
   const { UserError } = await import('../../../core/errors.ts');
   const root = await tempDir(t);
   await t.throwsAsync(loadBackupList(createContext({ root, log: createMemoryLog() })), { instanceOf: UserError, message: /cannot read \/etc\/sysback\/files\.txt/ });
+});
+
+test('an invalid glob in files.txt is refused at parse time with its line number (not a SyntaxError from cron every hour)', (t) => {
+  const error = t.throws(() => parseFilesList('/etc/hostname\n# fine\n/etc/[z-a]\n/etc/ok[\n/etc/trailing\\\n'), { instanceOf: ConfigError });
+  t.deepEqual(error.problems.map((p) => p.path), ['line 3', 'line 4', 'line 5']);
+  t.regex(error.problems[0]!.message, /range "z-a" runs backwards/);
+  t.regex(error.problems[1]!.message, /never closed/);
+  t.regex(error.problems[2]!.message, /escapes nothing/);
+});
+
+async function secretsRoot(t: Parameters<typeof tempDir>[0]): Promise<string> {
+  const root = await tempDir(t);
+  await mkdir(`${root}/etc/sysback`, { recursive: true });
+  await mkdir(`${root}/var/lib/sysback/tahoe/private/private`, { recursive: true });
+  await mkdir(`${root}/var/lib/sysback/restore`, { recursive: true });
+  await mkdir(`${root}/var/spool/cron/crontabs`, { recursive: true });
+  await mkdir(`${root}/root`, { recursive: true });
+  await writeFile(`${root}/etc/sysback/sysback.json`, '{}');
+  await writeFile(`${root}/etc/sysback/files.txt`, '/etc\n');
+  await writeFile(`${root}/etc/sysback/answers.json`, '{"mode":"new","alias":"a","password":"hunter2-hunter2"}');
+  await writeFile(`${root}/etc/sysback/password.txt`, 'hunter2-hunter2\n');
+  await writeFile(`${root}/etc/sysback/.answers.json.0a1b2c.tmp`, '{}');
+  await writeFile(`${root}/var/lib/sysback/backup.lock`, '{}');
+  await writeFile(`${root}/var/lib/sysback/backup.lock.break-0011223344556677`, '{}');
+  await writeFile(`${root}/var/lib/sysback/state.json`, '{}');
+  await writeFile(`${root}/var/lib/sysback/recovery-card.txt`, 'card');
+  await writeFile(`${root}/var/lib/sysback/tahoe/private/private/aliases`, 'sysback-private: URI:DIR2:aaaa:bbbb\n');
+  await writeFile(`${root}/var/lib/sysback/restore/SysBackup-x.tar.gz`, 'x');
+  await writeFile(`${root}/root/pw`, 'hunter2-hunter2\n');
+  await writeFile(`${root}/var/spool/cron/crontabs/root`, '0 * * * * sysback backup --if-due\n');
+  return root;
+}
+
+test('secrets and sysback state are never backed up, whatever files.txt says (even "/")', async (t) => {
+  const root = await secretsRoot(t);
+  const list = await listBackupEntries(root, '/\n', { exclude: ['/root/pw'] });
+  for (const secret of [
+    '/etc/sysback/answers.json',
+    '/etc/sysback/password.txt',
+    '/etc/sysback/.answers.json.0a1b2c.tmp',
+    '/var/lib/sysback/backup.lock',
+    '/var/lib/sysback/backup.lock.break-0011223344556677',
+    '/var/lib/sysback/state.json',
+    '/var/lib/sysback/tahoe',
+    '/var/lib/sysback/tahoe/private/private/aliases',
+    '/var/lib/sysback/restore/SysBackup-x.tar.gz',
+    '/root/pw',
+  ]) {
+    t.false(list.entries.includes(secret), secret);
+  }
+  t.true(list.entries.includes('/etc/sysback/sysback.json'));
+  t.true(list.entries.includes('/etc/sysback/files.txt'));
+  t.true(list.entries.includes('/var/lib/sysback/recovery-card.txt'));
+  t.true(list.warnings.some((w) => w.startsWith('/etc/sysback/answers.json holds a secret')));
+  t.true(neverBackedUp('/etc/sysback/answers.json'));
+  t.false(neverBackedUp('/etc/sysback/sysback.json'));
+});
+
+test('an archive made from the default list holds no password the answers gave (grep of the archive bytes)', async (t) => {
+  const root = await secretsRoot(t);
+  const list = await listBackupEntries(root, '/etc/sysback\n/etc\n/root\n/var/lib/sysback\n', { exclude: ['/root/pw'] });
+  const file = path.join(await tempDir(t), 'SysBackup.tar.gz');
+  await writeArchive(root, list.entries, file, { explicit: list.explicit });
+  const plain = gunzipSync(readFileSync(file));
+  t.true(plain.includes(Buffer.from('sysback backup --if-due')), 'the archive is readable: the crontab is in it');
+  t.false(plain.includes(Buffer.from('hunter2-hunter2')), 'the password is in no archive');
+  t.false(plain.includes(Buffer.from('URI:DIR2:')), 'no write cap of a node directory is in the archive');
+});
+
+test('a pathological ** pattern expands without revisiting the tree (would be exponential otherwise)', async (t) => {
+  const root = await tempDir(t);
+  let dir = `${root}/d`;
+  for (let i = 0; i < 12; i++) dir += `/d${i}`;
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${dir}/x.conf`, 'x');
+  const pattern = `/d/${'**/'.repeat(12)}*.conf\n/var/spool/cron\n`;
+  const list = await listBackupEntries(root, pattern);
+  t.true(list.entries.some((e) => e.endsWith('/x.conf')));
 });

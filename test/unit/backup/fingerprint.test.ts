@@ -2,7 +2,7 @@ import test from 'ava';
 import { chmod, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { mkdir, symlink, unlink } from 'node:fs/promises';
 import { fingerprintEntries } from '../../../backup/fingerprint.ts';
-import { tempDir } from '../recovery/fixtures.ts';
+import { tempDir } from '../../support/archive-fixtures.ts';
 
 async function tree(t: Parameters<typeof tempDir>[0]) {
   const root = await tempDir(t);

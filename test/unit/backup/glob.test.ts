@@ -1,5 +1,6 @@
 import test from 'ava';
-import { compileGlob, coveredByGlob, isGlob, matchGlob } from '../../../backup/glob.ts';
+import { compileGlob, coveredByGlob, globProblem, isGlob, matchGlob } from '../../../backup/glob.ts';
+import { UserError } from '../../../core/errors.ts';
 
 test('isGlob tells literal paths from patterns, escapes included', (t) => {
   t.false(isGlob('/etc/hostname'));
@@ -64,4 +65,36 @@ test('coveredByGlob: a path below a matching directory is covered', (t) => {
   t.false(coveredByGlob('/etc/wire*', '/etc/hostname'));
   t.false(coveredByGlob('/var/spool/cron', '/var/spool'));
   t.true(coveredByGlob('/', '/etc/anything'));
+});
+
+test('an invalid pattern is a reason, never a SyntaxError: a backwards range, an unclosed [, a trailing \\', (t) => {
+  t.regex(globProblem('/etc/[z-a]') ?? '', /runs backwards/);
+  t.regex(globProblem('/etc/[abc') ?? '', /never closed/);
+  t.regex(globProblem('/etc/abc\\') ?? '', /escapes nothing/);
+  t.is(globProblem('/etc/[a-z]'), undefined);
+  t.is(globProblem('/etc/[]]x'), undefined, 'a ] right after [ is a member');
+  t.throws(() => compileGlob('/etc/[z-a]'), { instanceOf: UserError });
+});
+
+test('classes: a ] first is a member, \\ escapes inside, - first or last is a member, ^ negates too', (t) => {
+  t.true(matchGlob('/[]]', '/]'));
+  t.true(matchGlob('/[\\]a]', '/]'));
+  t.true(matchGlob('/[a-]', '/-'));
+  t.true(matchGlob('/[^a]', '/b'));
+  t.false(matchGlob('/[^a]', '/a'));
+  t.true(matchGlob('/[é-ü]', '/ö'), 'ranges over code points');
+});
+
+test('matching is linear: many ** against a deep path that almost matches (exponential backtracking before)', (t) => {
+  const pattern = compileGlob(`/${'**/'.repeat(40)}x/y`);
+  const deep = `/${Array.from({ length: 200 }, () => 'a').join('/')}/x/z`;
+  t.false(matchGlob(pattern, deep));
+  t.false(coveredByGlob(pattern, deep));
+  t.true(matchGlob(pattern, `/${Array.from({ length: 200 }, () => 'a').join('/')}/x/y`));
+});
+
+test('matching is linear inside a name too: many * against a long name that almost matches', (t) => {
+  const pattern = compileGlob(`/${'*a'.repeat(30)}b`);
+  t.false(matchGlob(pattern, `/${'a'.repeat(250)}`));
+  t.true(matchGlob(pattern, `/${'a'.repeat(250)}b`));
 });

@@ -9,7 +9,7 @@ import { applyPlan } from '../../../builder/apply-plan.ts';
 import { defaultBuildConfig } from '../../../builder/build-config.ts';
 import { readOverlaySources } from '../../../builder/overlay-sources.ts';
 import { computePlan, type Plan } from '../../../builder/plan.ts';
-import { tcpGrid, torGrid } from './grid-fixture.ts';
+import { tcpGrid, torGrid } from '../../support/grid-fixture.ts';
 
 const overlaysDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../overlays');
 

@@ -37,3 +37,9 @@ test('nspawn: always a private network, no registration, throwaway overlay unles
   t.false(nspawnArgv({ tree: '/t', persist: true }).includes('--volatile=overlay'));
   t.true(nspawnArgv({ tree: '/t', persist: true }).includes('--private-network'));
 });
+
+test('nspawn --grid: the container joins our namespace instead of an empty private network', (t) => {
+  const argv = nspawnArgv({ tree: '/t', networkNamespace: '/proc/42/ns/net' });
+  t.true(argv.includes('--network-namespace-path=/proc/42/ns/net'));
+  t.false(argv.includes('--private-network'));
+});

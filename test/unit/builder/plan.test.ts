@@ -7,7 +7,7 @@ import { computePlan, DEFAULT_SOURCE_DATE_EPOCH, type Plan, type PlanEntry } fro
 import { DEVICE_PACKAGES } from '../../../builder/target-rootfs.ts';
 import { validateDeviceConfig } from '../../../core/config/device-config.ts';
 import { UserError } from '../../../core/errors.ts';
-import { tcpGrid, torGrid } from './grid-fixture.ts';
+import { tcpGrid, torGrid } from '../../support/grid-fixture.ts';
 
 const overlaysDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../overlays');
 const overlay = readOverlaySources(overlaysDir, ['base', 'image', 'tor']);
@@ -69,6 +69,20 @@ test('the app is copied from the bundle, the wrapper execs node, both executable
   t.regex(content(p, '/usr/bin/sysback'), /^exec node \/usr\/lib\/sysback\/sysback\.mjs "\$@"$/m);
 });
 
+test("the device app's chunks are copied into /usr/lib/sysback/chunks/, readable, root-owned", (t) => {
+  const p = computePlan(tcpGrid, {
+    config: defaultBuildConfig(),
+    overlay,
+    appBundle: '/build/dist/device/sysback.mjs',
+    appChunks: ['/build/dist/device/chunks/chunk-A.mjs', '/build/dist/device/chunks/run-backup-B.mjs'],
+  });
+  t.like(entry(p, '/usr/lib/sysback/sysback.mjs'), { kind: 'copy', source: '/build/dist/device/sysback.mjs' });
+  t.like(entry(p, '/usr/lib/sysback/chunks/chunk-A.mjs'), { kind: 'copy', source: '/build/dist/device/chunks/chunk-A.mjs', uid: 0, gid: 0 });
+  t.like(entry(p, '/usr/lib/sysback/chunks/run-backup-B.mjs'), { kind: 'copy', source: '/build/dist/device/chunks/run-backup-B.mjs' });
+  t.like(entry(p, '/usr/lib/sysback/chunks'), { kind: 'dir', mode: 0o755 });
+  t.is((entry(p, '/usr/lib/sysback/chunks/chunk-A.mjs') as { mode: number }).mode & 0o444, 0o444);
+});
+
 test('the first-boot unit owns the console before every getty, after the network, and is skipped once configured', (t) => {
   const unit = content(plan(), '/etc/systemd/system/sysback-firstboot.service');
   const before = unitLine(unit, 'Before').join(' ').split(' ');
@@ -98,6 +112,13 @@ test('over Tor the first-boot unit and the Tahoe nodes wait for tor; over TCP th
   t.deepEqual(unitLine(plain, 'Requires'), []);
   t.notRegex(plain, /tor@default/);
   t.deepEqual(unitLine(plain, 'ExecStart'), ['/usr/bin/tahoe run --allow-stdin-close /var/lib/sysback/tahoe/%i']);
+});
+
+test('stale-pidfile-after-power-cut: every start of a Tahoe node first removes the running.process a dead node left', (t) => {
+  for (const grid of [tcpGrid, torGrid]) {
+    const unit = content(plan(grid), '/etc/systemd/system/sysback-tahoe@.service');
+    t.is(unitLine(unit, 'ExecStartPre')[0], '/bin/rm -f /var/lib/sysback/tahoe/%i/running.process');
+  }
 });
 
 test('the torrc fragment exists only for a Tor grid and uses the grid\'s explicit ports', (t) => {

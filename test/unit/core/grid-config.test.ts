@@ -38,13 +38,15 @@ test('every problem is reported, each with its field path', (t) => {
 });
 
 test('listen=tor without tor settings is refused at tor', (t) => {
-  const result = validateGridConfig({ ...valid, listen: 'tor' });
+  const result = validateGridConfig({ ...valid, introducers: onionIntroducers, listen: 'tor' });
   t.false(result.ok);
   if (!result.ok) t.deepEqual(result.problems.map((p) => p.path), ['tor']);
 });
 
+const onionIntroducers = [{ name: 'introducer_2', furl: valid.introducers[1]!.furl }];
+
 test('a tor control port that is not on loopback is refused', (t) => {
-  const result = validateGridConfig({ ...valid, listen: 'tor', tor: { controlPort: 'tcp:10.0.0.1:9051', socksPort: 9050 } });
+  const result = validateGridConfig({ ...valid, introducers: onionIntroducers, listen: 'tor', tor: { controlPort: 'tcp:10.0.0.1:9051', socksPort: 9050 } });
   t.false(result.ok);
   if (!result.ok) t.deepEqual(result.problems.map((p) => p.path), ['tor.controlPort']);
 });
@@ -59,4 +61,21 @@ test('encoding suits the grid size: one server down still leaves uploads possibl
     t.true(s.needed <= s.happy && s.happy <= s.total && s.total <= n, `n=${n}`);
     if (n > 1) t.true(s.happy <= n - 1, `n=${n}: happy leaves one server spare`);
   }
+});
+
+test('a Tor grid that would reveal an IP is refused: a non-onion hint in a fURL', (t) => {
+  const result = validateGridConfig({ ...valid, listen: 'tor', tor: { controlPort: 'tcp:127.0.0.1:9051', socksPort: 39050 } });
+  t.false(result.ok);
+  if (!result.ok) {
+    t.deepEqual(result.problems.map((p) => p.path), ['introducers[0].furl']);
+    t.regex(result.problems[0]!.message, /onion services only, not tcp:127\.0\.0\.1:45369/);
+  }
+  const mixed = `pb://ghl5mjlrhrmn2vf2glooybc64qhboyps@tor:${'c'.repeat(56)}.onion:3457,tcp:192.0.2.7:3457/x`;
+  t.false(validateGridConfig({ ...valid, introducers: [{ name: 'i', furl: mixed }], listen: 'tor', tor: { controlPort: 'tcp:127.0.0.1:9051', socksPort: 39050 } }).ok);
+});
+
+test('a Tor grid that would reveal an IP is refused: a tor block with listen tcp', (t) => {
+  const result = validateGridConfig({ ...valid, listen: 'tcp', tor: { controlPort: 'tcp:127.0.0.1:9051', socksPort: 39050 } });
+  t.false(result.ok);
+  if (!result.ok) t.deepEqual(result.problems.map((p) => p.path), ['tor']);
 });

@@ -10,9 +10,11 @@ import {
   formatProgressLine,
   formatRate,
   percentOf,
-  plainLineDue,
+  formatWaitLine,
+  lineDue,
   progressTap,
   rateOf,
+  waitWithProgress,
 } from '../../../core/progress.ts';
 
 test('formatBytes: binary units, three significant figures', (t) => {
@@ -58,79 +60,82 @@ test('formatProgressLine with and without a total', (t) => {
   t.is(formatProgressDone({ label: 'upload', bytes: 24 * MiB, total: 24 * MiB, elapsedSeconds: 20 }), 'upload  24.0 MiB in 0:20 (1.20 MiB/s)');
 });
 
-test('plainLineDue: every N seconds or every N percent', (t) => {
+test('lineDue: every N seconds or every N percent', (t) => {
   const every = { seconds: 10, percent: 25 };
-  t.false(plainLineDue({ seconds: 0, percent: 0 }, { seconds: 5, percent: 20 }, every));
-  t.true(plainLineDue({ seconds: 0, percent: 0 }, { seconds: 5, percent: 25 }, every));
-  t.true(plainLineDue({ seconds: 0, percent: 0 }, { seconds: 10, percent: 1 }, every));
-  t.true(plainLineDue({ seconds: 0, percent: undefined }, { seconds: 10, percent: undefined }, every));
-  t.false(plainLineDue({ seconds: 0, percent: undefined }, { seconds: 9, percent: undefined }, every));
+  t.false(lineDue({ seconds: 0, percent: 0 }, { seconds: 5, percent: 20 }, every));
+  t.true(lineDue({ seconds: 0, percent: 0 }, { seconds: 5, percent: 25 }, every));
+  t.true(lineDue({ seconds: 0, percent: 0 }, { seconds: 10, percent: 1 }, every));
+  t.true(lineDue({ seconds: 0, percent: undefined }, { seconds: 10, percent: undefined }, every));
+  t.false(lineDue({ seconds: 0, percent: undefined }, { seconds: 9, percent: undefined }, every));
 });
 
-function clockAndOutput(isTTY: boolean) {
+/** A fake clock, a fake heartbeat timer the test fires by hand, and the lines said. */
+function fakes() {
   let ms = 0;
-  let text = '';
+  const lines: string[] = [];
+  const beats: Array<() => void> = [];
+  let stopped = 0;
   return {
     now: () => ms,
-    advance: (by: number) => void (ms += by),
-    output: { isTTY, write: (s: string) => void (text += s) },
-    text: () => text,
+    say: (line: string) => void lines.push(line),
+    every: (_ms: number, fn: () => void) => {
+      beats.push(fn);
+      return () => void stopped++;
+    },
+    /** moves the clock by `by` ms in heartbeat steps of 500 ms, firing the heartbeat at each */
+    advance(by: number) {
+      for (let left = by; left > 0; left -= 500) {
+        ms += Math.min(500, left);
+        for (const beat of beats) beat();
+      }
+    },
+    lines,
+    stopped: () => stopped,
   };
 }
 
-test('on a terminal the line is redrawn in place with \\r, throttled, padded, and ended by the summary', (t) => {
-  const c = clockAndOutput(true);
-  const p = createProgress({ label: 'get', total: 1000, output: c.output, now: c.now, redrawMs: 250 });
-  c.advance(1000);
-  p.update(100);
-  c.advance(100);
-  p.update(200); // within 250 ms of the last redraw: not drawn
-  c.advance(900);
-  p.update(1000);
-  c.advance(0);
-  p.done();
-  const out = c.text();
-  const frames = out.split('\r').slice(1);
-  t.is(frames.length, 3);
-  t.is(frames[0], 'get   10%  100 B of 1000 B  100 B/s  ETA 0:09');
-  t.is(frames[1], 'get  100%  1000 B of 1000 B  500 B/s  ETA 0:00');
-  // the summary is shorter than the frame before it: padded with spaces so nothing stays behind
-  t.true(frames[2]!.startsWith('get  1000 B in 0:02 (500 B/s)'));
-  t.is(frames[2]!.replace(/\n$/, '').length, frames[1]!.length);
-  t.true(out.endsWith('\n'));
-  t.false(out.includes('\x1b'));
-});
-
-test('not on a terminal: plain lines every N percent or seconds, then the summary line', (t) => {
-  const c = clockAndOutput(false);
-  const p = createProgress({ label: 'put', total: 1000, output: c.output, now: c.now, logEveryPercent: 25, logEverySeconds: 10 });
+test('a transfer prints plain lines every N percent, then the closing line; no \\r, no escapes', (t) => {
+  const f = fakes();
+  const p = createProgress({ label: 'put', total: 1000, say: f.say, now: f.now, every: f.every, everyPercent: 25, everySeconds: 10 });
   for (let done = 50; done <= 1000; done += 50) {
-    c.advance(100);
+    f.advance(100);
     p.update(done);
   }
   p.done();
-  const lines = c.text().trimEnd().split('\n');
-  t.false(c.text().includes('\r'));
   t.deepEqual(
-    lines.map((l) => /(\d+)%/.exec(l)?.[1] ?? 'done'),
+    f.lines.map((l) => /(\d+)%/.exec(l)?.[1] ?? 'done'),
     ['25', '50', '75', '100', 'done'],
   );
-  t.is(lines.at(-1), 'put  1000 B in 0:02 (500 B/s)');
+  t.is(f.lines.at(-1), 'put  1000 B in 0:02 (500 B/s)');
+  t.false(f.lines.some((l) => /[\r\n\x1b]/.test(l)));
+  t.is(f.stopped(), 1, 'the heartbeat is stopped at the end');
 });
 
-test('abort ends a redrawn line without a summary; done after abort prints nothing', (t) => {
-  const c = clockAndOutput(true);
-  const p = createProgress({ label: 'get', output: c.output, now: c.now });
-  c.advance(1000);
+test('a stalled transfer still prints a line at least every 10 s', (t) => {
+  const f = fakes();
+  const p = createProgress({ label: 'get', total: 1000, say: f.say, now: f.now, every: f.every });
+  f.advance(1000);
+  p.update(10);
+  f.advance(35_000); // nothing arrives for 35 s
+  t.is(f.lines.length, 3, 'lines at 10, 20 and 30 s');
+  t.true(f.lines.every((l) => l.startsWith('get    1%  10 B of 1000 B')));
+});
+
+test('abort stops the reporter without a closing line; done after abort prints nothing', (t) => {
+  const f = fakes();
+  const p = createProgress({ label: 'get', say: f.say, now: f.now, every: f.every });
+  f.advance(1000);
   p.add(10);
   p.abort();
   p.done();
-  t.is(c.text(), '\rget  10 B  10 B/s\n');
+  f.advance(20_000);
+  t.deepEqual(f.lines, []);
+  t.is(f.stopped(), 1);
 });
 
 test('progressTap counts the bytes that flow through a real stream pipeline', async (t) => {
-  const c = clockAndOutput(false);
-  const p = createProgress({ label: 'tap', output: c.output, now: c.now });
+  const f = fakes();
+  const p = createProgress({ label: 'tap', say: f.say, now: f.now, every: f.every });
   const chunks = [Buffer.alloc(1000), Buffer.alloc(24), Buffer.alloc(3000)];
   const sink = new PassThrough();
   const received: Buffer[] = [];
@@ -138,4 +143,43 @@ test('progressTap counts the bytes that flow through a real stream pipeline', as
   await pipeline(Readable.from(chunks), progressTap(p), sink);
   t.is(p.bytes, 4024);
   t.is(Buffer.concat(received).length, 4024);
+});
+
+test('formatWaitLine: label, detail, and how long it has been waiting', (t) => {
+  t.is(formatWaitLine('waiting for storage servers', '1 of 2'), 'waiting for storage servers: 1 of 2');
+  t.is(formatWaitLine('waiting for Tor', '45 %', 20.4), 'waiting for Tor: 45 % (still waiting, 20 s)');
+  t.is(formatWaitLine('waiting for the grid', undefined, 10), 'waiting for the grid (still waiting, 10 s)');
+});
+
+test('a wait prints each new detail, a heartbeat at least every 10 s, and returns what the wait returns', async (t) => {
+  const f = fakes();
+  let report!: (detail: string) => void;
+  let finish!: (value: number) => void;
+  const result = waitWithProgress('waiting for servers', (r) => {
+    report = r;
+    return new Promise<number>((resolve) => (finish = resolve));
+  }, { say: f.say, now: f.now, every: f.every });
+  report('0 of 2');
+  report('0 of 2'); // unchanged: no line
+  f.advance(4_000);
+  report('1 of 2');
+  f.advance(25_000);
+  finish(2);
+  t.is(await result, 2);
+  f.advance(30_000);
+  t.deepEqual(f.lines, [
+    'waiting for servers: 0 of 2',
+    'waiting for servers: 1 of 2',
+    'waiting for servers: 1 of 2 (still waiting, 14 s)',
+    'waiting for servers: 1 of 2 (still waiting, 23 s)',
+  ]);
+  t.is(f.stopped(), 1);
+});
+
+test('a wait that fails passes its error on and stops the heartbeat', async (t) => {
+  const f = fakes();
+  await t.throwsAsync(waitWithProgress('waiting', async () => {
+    throw new Error('too few servers');
+  }, { say: f.say, now: f.now, every: f.every }), { message: 'too few servers' });
+  t.is(f.stopped(), 1);
 });

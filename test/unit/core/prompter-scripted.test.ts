@@ -2,7 +2,10 @@
 import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { UserError } from '../../../core/errors.ts';
-import { askNewPassword, createConsolePrompter, createScriptedPrompter, TooManyAttemptsError } from '../../../core/prompter.ts';
+import { TooManyAttemptsError } from '../../../core/prompter.ts';
+import { createConsolePrompter } from '../../../core/prompter-console.ts';
+import { askNewPassword } from '../../../core/prompter-new-password.ts';
+import { createScriptedPrompter } from '../../../core/prompter-scripted.ts';
 
 function transcript() {
   let text = '';

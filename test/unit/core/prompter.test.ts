@@ -3,7 +3,8 @@
 import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { InterruptedError } from '../../../core/errors.ts';
-import { createConsolePrompter, TooManyAttemptsError } from '../../../core/prompter.ts';
+import { TooManyAttemptsError } from '../../../core/prompter.ts';
+import { createConsolePrompter } from '../../../core/prompter-console.ts';
 
 function streams() {
   const input = new PassThrough();

@@ -8,7 +8,8 @@ import { PassThrough } from 'node:stream';
 import { createContext } from '../../../core/context.ts';
 import { ConfigError, InterruptedError, NotConfiguredError, SysbackError, UserError } from '../../../core/errors.ts';
 import { createMemoryLog } from '../../../core/log.ts';
-import { createConsolePrompter, type Prompter } from '../../../core/prompter.ts';
+import type { Prompter } from '../../../core/prompter.ts';
+import { createConsolePrompter } from '../../../core/prompter-console.ts';
 import { configuredState, writeState } from '../../../core/state.ts';
 import { type FirstbootDeps, runFirstboot } from '../../../firstboot/firstboot.ts';
 import { type FlowOptions, FlowUnavailableError, type Flows, unavailableFlows } from '../../../firstboot/flows.ts';
@@ -77,7 +78,7 @@ async function setup(t: ExecutionContext, options: { cmdline?: string; configure
 
 async function answersAt(file: string, answers: object): Promise<string> {
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, JSON.stringify(answers));
+  await writeFile(file, JSON.stringify(answers), { mode: 0o600 });
   return file;
 }
 
@@ -112,7 +113,7 @@ test('--answers with mode "new" runs configure headless, the prompter answering 
 
 test('a passwordFile next to the answers file is read for the scripted prompter', async (t) => {
   const s = await setup(t);
-  await writeFile(path.join(s.dir, 'pw'), 'from a file\n');
+  await writeFile(path.join(s.dir, 'pw'), 'from a file\n', { mode: 0o600 });
   const file = await answersAt(path.join(s.dir, 'answers.json'), { mode: 'recover', alias: 'alice', passwordFile: 'pw' });
   await s.run({ answersFile: file });
   t.is(s.calls[0]!.flow, 'recover');

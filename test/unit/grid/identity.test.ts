@@ -16,6 +16,9 @@ import {
   padIdentity,
   parseIdentity,
   type Argon2Params,
+  ARGON2_MAX_MEMORY,
+  argon2MemoryLimit,
+  assertArgon2Affordable,
   type Identity,
 } from '../../../grid/identity.ts';
 
@@ -213,7 +216,40 @@ test('valid OpenPGP holding something else (not JSON, no format, invalid fields)
 
 test('encryptIdentity refuses a weak password (UserError) and an invalid identity, before encrypting anything', async (t) => {
   await t.throwsAsync(encryptIdentity(identity(), 'home-router-2026!'), { instanceOf: UserError, message: /too weak.*contains the alias/ });
-  await t.throwsAsync(encryptIdentity(identity(), 'short'), { instanceOf: UserError, message: /too short/ });
+  await t.throwsAsync(encryptIdentity(identity(), 'short'), { instanceOf: UserError, message: /too weak.*below the 10\^10/ });
   const error = await t.throwsAsync(cheap({ ...identity(), alias: 'Not Valid' }), { message: /refusing to encrypt an invalid identity: alias/ });
   t.false(error!.message.includes(PRIVATE_CAP));
+});
+
+test('argon2-memory-beyond-ram: a file asking for more memory than half the router\'s RAM is refused before deriving', async (t) => {
+  const binary = await binaryOf(await cheap(identity()));
+  const hostile = Uint8Array.from(binary);
+  hostile[26] = 19; // 2^19 KiB = 512 MiB, within the static limits
+  const mib = 1024 * 1024;
+  const error = await rejects(t, decryptIdentity(rearmor(hostile), PASSWORD, { totalMemory: 256 * mib }), CorruptError, /asks for 512 MiB of Argon2id memory .* affords 128 MiB/);
+  t.is(error.exitCode, 14);
+});
+
+test('argon2 affordability table: default 64 MiB fits a 128 MiB router; half the RAM and 1 GiB bound the rest', (t) => {
+  const mib = 1024 * 1024;
+  const rows: Array<[number, number, boolean]> = [
+    // memoryExponent, RAM, affordable
+    [16, 128 * mib, true],
+    [16, 96 * mib, false],
+    [17, 256 * mib, true],
+    [18, 256 * mib, false],
+    [20, 64 * 1024 * mib, true],
+    [21, 64 * 1024 * mib, false],
+  ];
+  for (const [memoryExponent, ram, ok] of rows) {
+    const check = () => assertArgon2Affordable({ passes: 3, parallelism: 4, memoryExponent }, ram);
+    if (ok) t.notThrows(check, `m=2^${memoryExponent} on ${ram / mib} MiB`);
+    else t.throws(check, { instanceOf: CorruptError }, `m=2^${memoryExponent} on ${ram / mib} MiB`);
+  }
+  t.is(argon2MemoryLimit(64 * 1024 * mib), ARGON2_MAX_MEMORY);
+});
+
+test('a recovery re-publishing with the password that already protects the identity is not refused by a raised floor', async (t) => {
+  const armored = await encryptIdentity(identity(), 'short', { insecureArgon2ForTests: CHEAP, reusedPassword: true });
+  t.is((await decryptIdentity(armored, 'short')).alias, 'home-router');
 });

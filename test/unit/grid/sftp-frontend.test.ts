@@ -10,6 +10,7 @@ import { createLog } from '../../../core/log.ts';
 import { createRunner } from '../../../core/runner.ts';
 import { accountsLine, enableSftpFrontend, knownHostsLine, sftpdSettings, sftpFiles } from '../../../grid/sftp-frontend.ts';
 import { getCfgValue, readCfg } from '../../../grid/tahoe-cfg.ts';
+import { hasProgram, testIf } from '../../support/skip.ts';
 
 const CAP = 'URI:DIR2:cep7iqwb7cyapk4fvuhrk6ffse:hrdiugywpchxcdl522p7vhsk22dvtjmcxsrm7pjxjf3zvoq3mzpa';
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOLdWi4e+Lmm75zzozZa/MhnJQXQ/4B2voLPLWEpWW1S';
@@ -49,13 +50,10 @@ test('the known_hosts line names [127.0.0.1]:port', (t) => {
   t.throws(() => knownHostsLine(4022, 'not a key'), { instanceOf: UserError });
 });
 
-test('enabling the frontend makes both key pairs, a 0600 accounts file and the [sftpd] section; a second run keeps the keys', async (t) => {
-  const runner = createRunner(createLog({ level: 'warn' }));
-  if (!(await runner.which('ssh-keygen'))) {
-    t.log('skipped: ssh-keygen is not installed (apt-get install openssh-client)');
-    t.pass();
-    return;
-  }
+const runner = createRunner(createLog({ level: 'warn' }));
+const withSshKeygen = testIf(hasProgram('ssh-keygen'), 'ssh-keygen is not installed (apt-get install openssh-client)');
+
+withSshKeygen('enabling the frontend makes both key pairs, a 0600 accounts file and the [sftpd] section; a second run keeps the keys', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sysback-sftp-unit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(path.join(dir, 'private'));

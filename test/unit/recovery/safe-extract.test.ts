@@ -5,9 +5,9 @@ import { Readable } from 'node:stream';
 import { writeArchive } from '../../../backup/archive.ts';
 import { listBackupEntries } from '../../../backup/files-list.ts';
 import { CorruptError, UnsafeArchiveError, UserError } from '../../../core/errors.ts';
-import { describePlan } from '../../../recovery/restore-plan.ts';
+import { describePlan, reviewPlan } from '../../../recovery/restore-plan.ts';
 import { restoreArchive } from '../../../recovery/safe-extract.ts';
-import { type RawEntry, rawTarGz, snapshotTree, tempDir } from './fixtures.ts';
+import { type RawEntry, rawTarGz, snapshotTree, tempDir } from '../../support/archive-fixtures.ts';
 
 const ALLOWED = ['/etc', '/var/spool/cron'];
 const MTIME = 1_700_000_000;
@@ -310,4 +310,92 @@ test('with a runner, the staged data and the root are flushed with sync -f', asy
   await restoreArchive({ root, source: archive, allowed: ALLOWED, runner: createRunner(log) });
   const syncs = log.lines.filter((l) => l.includes('$ sync -f'));
   t.deepEqual(syncs.map((l) => l.replace(/.*\$ /, '')), [`sync -f ${root}/var/lib/sysback/staging`, `sync -f ${root}`]);
+});
+
+test('name-over-name-max: a 256-byte path component is refused before writing, exit 15 not 70', async (t) => {
+  const long = 'n'.repeat(256);
+  await assertRefused(t, () => [{ path: `etc/${long}`, body: 'x' }], `etc/${long}`.slice(0, 120), /256 bytes, over the file system's limit of 255/);
+  const { root } = await victim(t);
+  const file = await writeFixture(t, [{ path: `etc/${long}`, body: 'x' }]);
+  const error = await t.throwsAsync(restoreArchive({ root, source: file, allowed: ALLOWED }));
+  t.is((error as UnsafeArchiveError).exitCode, 15);
+});
+
+test('path-over-path-max: a path of 4096 bytes (each component short) is refused before writing', async (t) => {
+  const deep = Array.from({ length: 20 }, () => 'd'.repeat(250)).join('/');
+  await assertRefused(t, () => [{ path: `etc/${deep}`, body: 'x' }], `etc/${deep}`.slice(0, 120), /over the file system's limit of 4095/);
+});
+
+test('path-over-path-max-in-staging: a path that fits the root but not the deeper staging area is refused before writing', async (t) => {
+  const { root } = await victim(t);
+  const before = await snapshotTree(root);
+  // the host path of the target fits PATH_MAX; the same path below <root>/var/lib/sysback/staging
+  // (24 bytes deeper) does not
+  const deviceLength = 4095 - Buffer.byteLength(root) - 5;
+  const parts: string[] = [];
+  let used = '/etc'.length;
+  while (used + 251 < deviceLength) {
+    parts.push('p'.repeat(250));
+    used += 251;
+  }
+  parts.push('q'.repeat(deviceLength - used - 1));
+  const name = `etc/${parts.join('/')}`;
+  t.is(Buffer.byteLength(root) + 1 + name.length, 4090);
+  const file = await writeFixture(t, [{ path: name, body: 'x' }]);
+  const error = await t.throwsAsync(restoreArchive({ root, source: file, allowed: ALLOWED }), { instanceOf: UnsafeArchiveError });
+  t.regex(error.message, /path in the staging area/);
+  t.deepEqual(await snapshotTree(root), before, 'the root is unchanged');
+});
+
+test('symlink-target-over-path-max: refused before writing', async (t) => {
+  await assertRefused(t, () => [{ path: 'etc/link', type: 'SymbolicLink', linkpath: 'a/'.repeat(2100) }], 'etc/link', /symlink target is 4200 bytes/);
+});
+
+test('planted-answers: a backup holding /etc/sysback/answers.json (old backups did) restores, and skips it', async (t) => {
+  const { root } = await victim(t);
+  const file = await writeFixture(t, [
+    { path: 'etc/hostname', body: 'new\n' },
+    { path: 'etc/sysback/', type: 'Directory' },
+    { path: 'etc/sysback/answers.json', body: '{"mode":"recover","password":"stolen-password-here"}' },
+    { path: 'etc/sysback/sysback.json', body: '{}' },
+  ]);
+  const result = await restoreArchive({ root, source: file, allowed: ALLOWED });
+  t.deepEqual(result.plan.skipped, ['/etc/sysback/answers.json']);
+  t.false(existsSync(`${root}/etc/sysback/answers.json`));
+  t.true(existsSync(`${root}/etc/sysback/sysback.json`));
+  t.true(describePlan(result.plan).some((line) => line.startsWith('skip    /etc/sysback/answers.json')));
+});
+
+test('hostile-allowed-list: a manifest pattern that is no valid glob is a CorruptError, not a SyntaxError', async (t) => {
+  const { root } = await victim(t);
+  const file = await writeFixture(t, [{ path: 'etc/hostname', body: 'new\n' }]);
+  await t.throwsAsync(restoreArchive({ root, source: file, allowed: ['/etc/[z-a]'] }), { instanceOf: CorruptError });
+});
+
+test('thief-wrote-the-backup: paths beyond the image\'s own list and setuid files are shown; declined, only the list is restored', async (t) => {
+  const { root } = await victim(t);
+  const file = await writeFixture(t, [
+    { path: 'etc/hostname', body: 'new\n' },
+    { path: 'root/.ssh/', type: 'Directory' },
+    { path: 'root/.ssh/authorized_keys', body: 'ssh-ed25519 AAAA thief\n' },
+    { path: 'etc/cron.d/', type: 'Directory' },
+    { path: 'etc/cron.d/x', body: '* * * * * root sh /tmp/x\n' },
+    { path: 'usr/local/bin/', type: 'Directory' },
+    { path: 'usr/local/bin/helper', body: '#!/bin/sh\n', mode: 0o4755 },
+  ]);
+  // the manifest, which the thief wrote, allows everything
+  const dry = await restoreArchive({ root, source: file, allowed: ['/'], dryRun: true });
+  const image = ['/etc/hostname', '/etc/cron.d', '/var/spool/cron'];
+  const review = reviewPlan(dry.plan, image);
+  t.deepEqual(review.beyondList, ['/root/.ssh', '/root/.ssh/authorized_keys', '/usr/local/bin', '/usr/local/bin/helper']);
+  t.deepEqual(review.setid, [{ path: '/usr/local/bin/helper', mode: '4755' }]);
+  // the person says no: restore with the image's own list, skipping what lies beyond it
+  const result = await restoreArchive({ root, source: file, allowed: image, skipUnlisted: true });
+  t.is(await readFile(`${root}/etc/hostname`, 'utf8'), 'new\n');
+  t.false(existsSync(`${root}/root/.ssh/authorized_keys`));
+  t.false(existsSync(`${root}/usr/local/bin/helper`));
+  t.true(result.plan.skipped.includes('/root/.ssh/authorized_keys'));
+  // without skipUnlisted the same list refuses the archive whole, nothing written
+  const again = await victim(t);
+  await t.throwsAsync(restoreArchive({ root: again.root, source: file, allowed: image }), { instanceOf: UnsafeArchiveError });
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Mustache from 'mustache';
@@ -12,7 +12,7 @@ import {
 } from '../../../../core/config/device-config.ts';
 import type { GridConfig } from '../../../../core/config/grid-config.ts';
 import { createContext } from '../../../../core/context.ts';
-import { tcpGrid } from '../../builder/grid-fixture.ts';
+import { tcpGrid } from '../../../support/grid-fixture.ts';
 import { ConfigError, NotConfiguredError } from '../../../../core/errors.ts';
 
 // the builder tests' grid, with the mount transport
@@ -35,7 +35,7 @@ test('deviceConfigFromGrid: the grid, its transport, and every default', (t) => 
     format: DEVICE_CONFIG_FORMAT,
     grid,
     transport: 'mount',
-    backup: { intervalHours: 240, retention: 5 },
+    backup: { intervalHours: 240, retention: 5, verifyIntervalDays: 30, leaseIntervalDays: 7 },
     tahoe: { reservedSpace: '1G', webPorts: { private: 3456, public: 3457 }, sftpPorts: { private: 8022, public: 8023 }, serverWaitSeconds: 300, tubPort: 3458 },
   });
   t.is(deviceConfigFromGrid(grid, { transport: 'webapi', backup: { intervalHours: 24 } }).backup.intervalHours, 24);
@@ -102,7 +102,7 @@ test('write then read under ctx.root; a missing file is NotConfiguredError, a da
   const file = await writeDeviceConfig(ctx, deviceConfigFromGrid(grid));
   t.is(file, path.join(root, 'etc/sysback/sysback.json'));
   t.deepEqual(readDeviceConfig(ctx), deviceConfigFromGrid(grid));
-  t.is((await stat(file)).mode & 0o777, 0o644);
+  t.is((await stat(file)).mode & 0o777, 0o600, 'it holds the public directory write cap: readable by root only');
   t.true((await readFile(file, 'utf8')).endsWith('}\n'));
   await writeFile(file, '{"format": "sysback-device/1", "transport": "mount"}');
   const error = t.throws(() => readDeviceConfig(ctx), { instanceOf: ConfigError });
@@ -114,4 +114,21 @@ test('writeDeviceConfig makes /etc/sysback when the root has none', async (t) =>
   await mkdir(path.join(root, 'etc'));
   await writeDeviceConfig(createContext({ root }), deviceConfigFromGrid(grid));
   t.truthy(await stat(path.join(root, 'etc/sysback/sysback.json')));
+});
+
+test('cap-readable-by-all: rewriting an existing 0644 device config (an old recovery did) leaves it 0600', async (t) => {
+  const root = await tempRoot(t);
+  const ctx = createContext({ root });
+  const file = await writeDeviceConfig(ctx, deviceConfigFromGrid(grid));
+  await chmod(file, 0o644);
+  await writeDeviceConfig(ctx, deviceConfigFromGrid(grid));
+  t.is((await stat(file)).mode & 0o777, 0o600);
+});
+
+test('lease-expiry: a backup interval longer than 20 days is refused (backup runs renew the 31-day leases)', (t) => {
+  const config = deviceConfigFromGrid(grid, { transport: 'webapi' });
+  t.deepEqual(problems({ ...config, backup: { ...config.backup, intervalHours: 481 } }), [
+    'backup.intervalHours: at most 480 h (20 days): leases last 31 days and are renewed by backup runs',
+  ]);
+  t.deepEqual(problems({ ...config, backup: { ...config.backup, intervalHours: 480 } }), []);
 });

@@ -1,5 +1,5 @@
-// Small grid.json values for the builder's unit tests (pure data, no grid runs).
-import type { GridConfig } from '../../../core/config/grid-config.ts';
+// Small grid.json values for unit tests (pure data, no grid runs): a TCP grid and a Tor grid.
+import type { GridConfig } from '../../core/config/grid-config.ts';
 
 export const tcpGrid: GridConfig = {
   format: 'sysback-grid/1',
@@ -17,6 +17,10 @@ export const tcpGrid: GridConfig = {
 export const torGrid: GridConfig = {
   ...tcpGrid,
   name: 'torgrid',
+  introducers: [
+    { name: 'intro-1', furl: `pb://aaaabbbbccccdddd@tor:${'a'.repeat(56)}.onion:3457/introducer` },
+    { name: 'intro-2', furl: `pb://eeeeffffgggghhhh@tor:${'b'.repeat(56)}.onion:3457/introducer` },
+  ],
   listen: 'tor',
   transport: 'mount',
   tor: { controlPort: 'tcp:127.0.0.1:39051', socksPort: 39050 },

@@ -1,4 +1,4 @@
-// Test fixtures for the archive and restore tests (not a test file itself): temp roots that are
+// Test fixtures for the archive, restore and backup tests: temp roots that are
 // always removed, a snapshot of a tree (to compare trees and to prove a root was left unchanged), and
 // a raw tar.gz writer for hand-made, possibly hostile, archives.
 import type { ExecutionContext } from 'ava';
@@ -7,7 +7,7 @@ import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Header } from 'tar';
+import { Header, Pax } from 'tar';
 
 /** A fresh temp directory, removed when the test ends. */
 export async function tempDir(t: ExecutionContext, prefix = 'sysback-test-'): Promise<string> {
@@ -82,6 +82,10 @@ export function rawTarGz(entries: readonly RawEntry[]): Buffer {
   for (const e of entries) {
     const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
     const type = e.type ?? 'File';
+    // names beyond ustar's 100 bytes travel in a pax extended header, as GNU tar and node-tar write them
+    if (Buffer.byteLength(e.path) > 100 || Buffer.byteLength(e.linkpath ?? '') > 100) {
+      blocks.push(new Pax({ path: e.path, ...(e.linkpath ? { linkpath: e.linkpath } : {}) }).encode());
+    }
     const header = new Header({
       path: e.path,
       type,

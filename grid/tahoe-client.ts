@@ -1,0 +1,255 @@
+// Owns the typed contract every Tahoe client keeps (DESIGN §4.2): the domain operations sysback needs
+// from a node (`welcome`, `info`, `list`, put/get/link/unlink/mkdir, `check` with share placement,
+// `renewLeases`) with real types. Two implementations: grid/webapi.ts (HTTP to a real node's web API)
+// and grid/memory-grid.ts (an in-memory grid for unit tests). Tahoe's `[type, data]` JSON tuples are
+// decoded inside the implementations and never leave them.
+// Contract: caps never appear in errors (TahoeHttpError redacts Tahoe's own text); a node that does
+// not answer is a GridUnreachableError; an HTTP-level failure is a TahoeHttpError carrying the status
+// Tahoe gives (404 no such child, 409 replace=false on an existing child, 410 not enough shares,
+// 500 an uncoordinated write); bodies are streams, never buffered whole, except `getBytes`.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EXIT, GridUnreachableError, SysbackError, TooFewServersError } from '../core/errors.ts';
+import { redactCaps } from '../core/redact.ts';
+
+export interface ServerStatus {
+  nodeid: string;
+  nickname: string;
+  connected: boolean;
+}
+
+/** The node's welcome page: the storage servers and introducers it knows. */
+export interface Welcome {
+  servers: ServerStatus[];
+  introducers: { connected: number; total: number };
+}
+
+export type NodeKind = 'dirnode' | 'filenode' | 'unknown';
+
+/** What Tahoe says about one node (`?t=json`), decoded. */
+export interface NodeInfo {
+  kind: NodeKind;
+  /** the write cap where the asker holds one, else the read cap */
+  cap: string;
+  readCap: string;
+  writeCap?: string;
+  mutable: boolean;
+  size?: number;
+}
+
+export interface DirEntry {
+  name: string;
+  type: NodeKind;
+  /** read-write cap where we hold one, else the read cap */
+  cap: string;
+  readCap: string;
+  size?: number;
+  mtime?: number;
+  mutable: boolean;
+}
+
+/** Which server holds which share (Tahoe's check `results.sharemap`, inverted per server). */
+export interface ShareHolder {
+  /** the server's node id as the welcome page names it */
+  server: string;
+  /** share numbers it holds, ascending */
+  shares: number[];
+}
+
+export interface CheckResult {
+  healthy: boolean;
+  recoverable: boolean;
+  goodShares: number;
+  neededShares: number;
+  /** count-shares-expected (N) */
+  expectedShares: number;
+  /** distinct servers holding good shares */
+  goodShareHosts: number;
+  summary: string;
+  /** share placement: which server holds which share */
+  placement: ShareHolder[];
+  /** node ids of the servers that answered the check */
+  serversResponding: string[];
+}
+
+export interface LeaseRenewal {
+  objects: number;
+  unhealthy: number;
+}
+
+export type PutBody = Readable | Uint8Array | string;
+
+export class TahoeHttpError extends SysbackError {
+  readonly status: number;
+  constructor(what: string, status: number, reason: string) {
+    super(`${what} failed: HTTP ${status} ${redactCaps(reason)}`, { exitCode: EXIT.command });
+    this.status = status;
+  }
+}
+
+/**
+ * Tahoe's answers that pass once the grid settles, so a caller may try again: HTTP 500 (an
+ * uncoordinated write to a mutable directory, or a server still being reached) and HTTP 410 (for a
+ * moment too few shares of one version, e.g. while concurrent writes split a directory).
+ */
+export function isPassingGridError(error: unknown): error is TahoeHttpError {
+  return error instanceof TahoeHttpError && (error.status === 500 || error.status === 410);
+}
+
+/** The primitive operations an implementation provides; the rest derives from them (TahoeClientBase). */
+export interface TahoeClient {
+  /** where the node is, for messages (`http://127.0.0.1:3456`, `memory:router`) */
+  readonly endpoint: string;
+  welcome(): Promise<Welcome>;
+  isUp(): Promise<boolean>;
+  connectedServers(): Promise<number>;
+  waitUntilUp(timeoutMs: number): Promise<void>;
+  /** Waits for `wanted` connected storage servers; TooFewServersError with the count at the bound. */
+  waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number) => void): Promise<number>;
+  /** A new mutable directory; its write cap. */
+  mkdir(): Promise<string>;
+  /** The subdirectory `name` of `dirCap`, made unless it exists; its write cap. */
+  mkdirIn(dirCap: string, name: string): Promise<string>;
+  /** An immutable file from `body`; its cap. With `target`, linked there (parents made, replacing). */
+  put(body: PutBody, target?: { dirCap: string; name: string }): Promise<string>;
+  /** The bytes of a file (`cap`, or `name` under the directory `cap`). */
+  get(cap: string, name?: string): Promise<Readable>;
+  getBytes(cap: string, name?: string): Promise<Buffer>;
+  /** sha256 and size of what the grid returns, streamed. */
+  digest(cap: string, name?: string): Promise<{ sha256: string; size: number }>;
+  /** The node at `cap` (or `name` under it); undefined when there is no such child. */
+  info(cap: string, name?: string): Promise<NodeInfo | undefined>;
+  /** The cap of `name` under a directory; TahoeHttpError 404 when absent. */
+  childCap(dirCap: string, name: string): Promise<string>;
+  /** The entries of a directory, sorted by name. */
+  list(dirCap: string, name?: string): Promise<DirEntry[]>;
+  /** Links `cap` as `name`; with `replace` false an existing child is a 409. */
+  link(dirCap: string, name: string, cap: string, replace?: boolean): Promise<void>;
+  unlink(dirCap: string, name: string): Promise<void>;
+  /** A plain check (share presence and placement, no share fetched); `verify: true` fetches and
+      verifies every share (Tahoe's `check --verify`: N/k times the object's size read, so scheduled). */
+  check(cap: string, options?: { verify?: boolean; addLease?: boolean }): Promise<CheckResult>;
+  /** Deep check with add-lease and repair of everything reachable from `dirCap`. */
+  renewLeases(dirCap: string, timeoutMs?: number): Promise<LeaseRenewal>;
+}
+
+/** The primitives an implementation must write; the derived operations come from TahoeClientBase. */
+export abstract class TahoeClientBase implements TahoeClient {
+  abstract readonly endpoint: string;
+  abstract welcome(): Promise<Welcome>;
+  abstract mkdir(): Promise<string>;
+  abstract mkdirIn(dirCap: string, name: string): Promise<string>;
+  abstract put(body: PutBody, target?: { dirCap: string; name: string }): Promise<string>;
+  abstract get(cap: string, name?: string): Promise<Readable>;
+  abstract info(cap: string, name?: string): Promise<NodeInfo | undefined>;
+  abstract list(dirCap: string, name?: string): Promise<DirEntry[]>;
+  abstract link(dirCap: string, name: string, cap: string, replace?: boolean): Promise<void>;
+  abstract unlink(dirCap: string, name: string): Promise<void>;
+  abstract check(cap: string, options?: { verify?: boolean; addLease?: boolean }): Promise<CheckResult>;
+  abstract renewLeases(dirCap: string, timeoutMs?: number): Promise<LeaseRenewal>;
+  /** how long the waits sleep between polls */
+  protected pollMs = 250;
+
+  async isUp(): Promise<boolean> {
+    try {
+      await this.welcome();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async connectedServers(): Promise<number> {
+    return (await this.welcome()).servers.filter((s) => s.connected).length;
+  }
+
+  async waitUntilUp(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.isUp())) {
+      if (Date.now() > deadline) {
+        throw new GridUnreachableError(`the Tahoe node at ${this.endpoint} did not start answering within ${Math.round(timeoutMs / 1000)} s`);
+      }
+      await sleep(this.pollMs);
+    }
+  }
+
+  async waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number) => void): Promise<number> {
+    const started = Date.now();
+    let last = -1;
+    for (;;) {
+      let connected = 0;
+      try {
+        connected = await this.connectedServers();
+      } catch (error) {
+        if (!(error instanceof GridUnreachableError)) throw error;
+      }
+      if (connected !== last) onProgress?.(connected);
+      last = connected;
+      if (connected >= wanted) return connected;
+      if (Date.now() - started > timeoutMs) throw new TooFewServersError(connected, wanted, Math.round(timeoutMs / 1000));
+      await sleep(this.pollMs);
+    }
+  }
+
+  async getBytes(cap: string, name?: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.get(cap, name)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async digest(cap: string, name?: string): Promise<{ sha256: string; size: number }> {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of await this.get(cap, name)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    return { sha256: hash.digest('hex'), size };
+  }
+
+  async childCap(dirCap: string, name: string): Promise<string> {
+    const info = await this.info(dirCap, name);
+    if (!info) throw new TahoeHttpError('download', 404, 'no such file');
+    return info.readCap;
+  }
+}
+
+/**
+ * Inverts Tahoe's `sharemap` ({shareid: [serverid]}) into who holds which share of the version a
+ * reader gets. An immutable file has one version (share ids `shK` or `K`). A mutable file's sharemap
+ * lists the shares of EVERY version the checker saw (ids `seqN-xxxx-shK`): only the best recoverable
+ * version counts (the highest sequence number with `needed` distinct shares, as Tahoe's retrieval
+ * picks it; none recoverable: the highest). Counting an older version's shares would call a directory
+ * recoverable without this router when what other servers hold is an older version of it (say, one
+ * without the manifest).
+ */
+export function placementFromSharemap(sharemap: Readonly<Record<string, readonly string[]>>, needed = 1): ShareHolder[] {
+  const versions = new Map<string, { seq: number; hash: string; byServer: Map<string, Set<number>>; distinct: Set<number> }>();
+  for (const [shareId, servers] of Object.entries(sharemap)) {
+    const mutable = /^seq(\d+)-([^-]*)-sh(\d+)$/.exec(shareId);
+    const key = mutable ? `${mutable[1]}-${mutable[2]}` : '';
+    const number = Number(mutable ? mutable[3] : (/(\d+)$/.exec(shareId)?.[1] ?? NaN));
+    let version = versions.get(key);
+    if (!version) versions.set(key, (version = { seq: mutable ? Number(mutable[1]) : 0, hash: mutable ? mutable[2]! : '', byServer: new Map(), distinct: new Set() }));
+    for (const server of servers) {
+      const set = version.byServer.get(server) ?? new Set<number>();
+      if (Number.isFinite(number)) {
+        set.add(number);
+        version.distinct.add(number);
+      }
+      version.byServer.set(server, set);
+    }
+  }
+  const newestFirst = [...versions.values()].sort((a, b) => b.seq - a.seq || b.hash.localeCompare(a.hash));
+  const best = newestFirst.find((v) => v.distinct.size >= needed) ?? newestFirst[0];
+  if (!best) return [];
+  return [...best.byServer.entries()]
+    .map(([server, shares]) => ({ server, shares: [...shares].sort((a, b) => a - b) }))
+    .sort((a, b) => a.server.localeCompare(b.server));
+}
+
+/** How many shares `server` holds according to a check. */
+export function sharesOn(result: Pick<CheckResult, 'placement'>, server: string): number {
+  return result.placement.find((h) => h.server === server)?.shares.length ?? 0;
+}

@@ -1,0 +1,29 @@
+// The "recover" flow's step b) (the seed: "Prompt user to select file from the list that matches who
+// is"): the person picks their alias from the aliases listed in a), by typing part of it (or pastes
+// the read cap printed on their recovery card); the answers file may name the alias or the card.
+// Returns the armored identity file; an alias nobody published is exit 13 (UnknownAliasError).
+import { EXIT, SysbackError, UnknownAliasError } from '../../core/errors.ts';
+import type { Prompter } from '../../core/prompter.ts';
+import type { FlowOptions } from '../../firstboot/flows.ts';
+import { fetchIdentity, fetchIdentityByCard } from '../../grid/public-area.ts';
+import type { TahoeClient } from '../../grid/tahoe-client.ts';
+
+const CARD = /^URI:DIR2-RO:/;
+
+export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient, publicDirectory: string, aliases: readonly string[] | undefined, options: FlowOptions): Promise<string> {
+  const card = options.answers?.recoveryCard;
+  if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '');
+  const chosen = await prompter.pick('Which router is yours? Type part of its alias (or paste your recovery card read cap)', [...aliases], {
+    key: 'alias',
+    accept: (typed) => CARD.test(typed.replace(/\s+/g, '')),
+    // no published alias matched what was typed (or what the answers file says): exit 13, not 2
+    onExhausted: (reason) =>
+      options.answers?.alias
+        ? new UnknownAliasError(options.answers.alias)
+        : new SysbackError(`no published alias was chosen: ${reason}`, {
+            hint: 'check the spelling, or type the read cap printed on your recovery card',
+            exitCode: EXIT.unknownAlias,
+          }),
+  });
+  return CARD.test(chosen.replace(/\s+/g, '')) ? fetchIdentityByCard(publicApi, chosen) : fetchIdentity(publicApi, publicDirectory, chosen);
+}

@@ -1,0 +1,75 @@
+// The "recover" flow's step e) (the seed: "Mount Tahoe Private area on local mountpoint"): the
+// private node started with the recovered keys, shares.happy servers awaited, and the router's OWN
+// new private directory made (one writer per mutable directory, DESIGN §4.4): the old directory's
+// latest, manifest and generations are linked into it by cap, so the old directory is only ever read
+// and, for the mount transport, one SFTP account rooted at the new directory reads them back.
+// A rerun reuses the new directory an earlier attempt made (kept in the alias file).
+// The old `archives/` is read until it holds every generation the old manifest names: a read that
+// fails for the moment (HTTP 410/500 on a busy grid) or that meets an older version of the directory
+// is tried again, never taken for "no generations" (that made step f) find none of them, 404).
+import { ARCHIVES_DIR, LATEST_NAME, MANIFEST_NAME, parseManifest } from '../../backup/manifest.ts';
+import { isPassingGridError, TahoeHttpError, type DirEntry, type TahoeClient } from '../../grid/tahoe-client.ts';
+import { ALIAS_PRIVATE, readAliases, writeAlias } from '../../grid/device-nodes.ts';
+import type { DeviceContext } from '../../grid/device.ts';
+
+export interface PrivateArea {
+  api: TahoeClient;
+  /** the lost router's private directory (read only) */
+  oldCap: string;
+  /** this router's own new private directory */
+  newCap: string;
+}
+
+export async function openPrivateArea(ctx: DeviceContext, oldCap: string): Promise<PrivateArea> {
+  const { device } = ctx;
+  const config = device.config();
+  let api = await device.nodes.start('private');
+  await device.nodes.waitForHappy(api);
+  let newCap = readAliases(ctx)[ALIAS_PRIVATE];
+  if (!newCap || newCap === oldCap) {
+    newCap = await api.mkdir();
+    writeAlias(ctx, ALIAS_PRIVATE, newCap);
+  }
+  for (const name of [LATEST_NAME, MANIFEST_NAME]) {
+    const info = await api.info(oldCap, name);
+    if (info) await api.link(newCap, name, info.readCap);
+  }
+  const archives = await oldGenerations(ctx, api, oldCap);
+  if (archives.length) {
+    await api.mkdirIn(newCap, ARCHIVES_DIR).catch(() => undefined);
+    for (const entry of archives) await api.link(newCap, `${ARCHIVES_DIR}/${entry.name}`, entry.readCap);
+  }
+  if (config.transport === 'mount' && (await device.nodes.enableSftp('private', newCap))) {
+    await device.nodes.stop('private');
+    api = await device.nodes.start('private');
+    await device.nodes.waitForHappy(api);
+  }
+  return { api, oldCap, newCap };
+}
+
+const LIST_TRIES = 5;
+
+/** The old `archives/`, read again until it lists what the old manifest names (or the tries run out). */
+async function oldGenerations(ctx: DeviceContext, api: TahoeClient, oldCap: string): Promise<DirEntry[]> {
+  const wanted = await api
+    .getBytes(oldCap, MANIFEST_NAME)
+    .then((bytes) => parseManifest(bytes.toString('utf8')).generations.map((g) => g.name))
+    .catch(() => [] as string[]);
+  let last: DirEntry[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      last = await api.list(oldCap, ARCHIVES_DIR);
+    } catch (error) {
+      if (error instanceof TahoeHttpError && error.status === 404) return [];
+      if (attempt >= LIST_TRIES || !isPassingGridError(error)) throw error;
+      ctx.log.info(`  reading the old archives/ failed for the moment (${error.message}); again (try ${attempt + 1} of ${LIST_TRIES})`);
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+      continue;
+    }
+    const names = new Set(last.map((e) => e.name));
+    const missing = wanted.filter((name) => !names.has(name));
+    if (missing.length === 0 || attempt >= LIST_TRIES) return last;
+    ctx.log.info(`  the old archives/ does not list ${missing.length} generation(s) its manifest names yet (an older version answered); reading again (try ${attempt + 1} of ${LIST_TRIES})`);
+    await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+  }
+}

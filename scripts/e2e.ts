@@ -1,0 +1,212 @@
+// `npm run e2e [-- --tcp] [-- --json] [-- --keep]`: the whole life of a router on the image a user
+// flashes, driven the way a person would (issue #10, item 5). In order: a grid (over a private Tor
+// network of its own by default; `--tcp` for loopback TCP) → `sysback build` → `sysback boot --nspawn
+// --grid` on a pty → type `new`, alias, password → configure, back up, card → the real reboot inside
+// the image → it comes back without asking → over SSH (the key from build.json): change a config file
+// and a crontab line, back up → fingerprint every path in files.txt → destroy the router (its
+// throwaway layer goes) → boot a fresh copy → type `recover`, part of the alias, the password → it
+// restores and reboots → the same fingerprint over SSH with the same access → it does not ask again →
+// its next backup goes to its new private directory. `--json` prints {phases, equal, paths, tor}.
+// Exit 0 only when the restored router equals the lost one. Every process is ours and stopped by PID.
+// Not covered yet (said in the JSON as `notCovered`): the periodic backup through cron, the card
+// after the alias was unlinked, qemu.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { BootConsole } from '../test/support/boot-console.ts';
+import { bundle } from './bundle.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const tor = !args.includes('--tcp');
+const work = path.join(repo, 'out', 'e2e');
+const gridDir = path.join(work, 'grid');
+const imageDir = path.join(work, 'image');
+const key = path.join(work, 'admin-key');
+const ALIAS = `e2e-${Date.now().toString(36)}`;
+const PASSWORD = 'plover quartz Mango 71 ribbon';
+const phases: Record<string, number> = {};
+const say = (line: string) => process.stderr.write(`e2e: ${line}\n`);
+let phaseStart = performance.now();
+const phase = (name: string) => {
+  phases[name] = Math.round((performance.now() - phaseStart) / 100) / 10;
+  say(`${name}: ${phases[name]} s`);
+  phaseStart = performance.now();
+};
+
+function run(argv: string[], options: { input?: string; allowFail?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin.end(options.input ?? '');
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0 && !options.allowFail) reject(new Error(`${argv.join(' ')} exited ${code}: ${stderr.slice(-1500)}`));
+      else resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const cli = await bundle();
+const sysback = (...a: string[]) => run(['node', cli, ...a]);
+
+/** A booted router: `sysback boot --nspawn --grid` on a pty (script), driven through BootConsole. */
+class Router {
+  readonly console: BootConsole;
+  readonly proc: ChildProcess;
+  constructor(readonly name: string) {
+    const command = ['node', cli, 'boot', imageDir, '--nspawn', '--grid', gridDir].join(' ');
+    this.proc = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, SHELL: '/bin/sh', TERM: 'vt100' }, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.console = new BootConsole((text) => this.proc.stdin?.write(text));
+    this.proc.stdout?.on('data', (chunk: Buffer) => this.console.push(chunk));
+  }
+  /** the grid namespace the container lives in (held by our boot's holder shell) */
+  netns(): string {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.startsWith('sh\0-c\0') && cmd.includes('sysback-reach ')) return `/proc/${pid}/ns/net`;
+      } catch {
+        // gone
+      }
+    }
+    throw new Error('no grid namespace: is the router booted?');
+  }
+  ssh(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return run(['nsenter', `--net=${this.netns()}`, 'ssh', '-i', key, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${path.join(work, 'known_hosts')}`,
+      '-o', 'StrictHostKeyChecking=accept-new', '-o', 'ConnectTimeout=10', 'root@127.0.0.1', command]);
+  }
+  /** Ctrl-] three times: nspawn ends the container at once, the boot removes its throwaway layer */
+  async destroy(): Promise<void> {
+    this.proc.stdin?.write('\x1d\x1d\x1d');
+    for (let i = 0; i < 100 && this.proc.exitCode === null; i++) await sleep(200);
+    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
+    for (let i = 0; i < 50 && this.proc.exitCode === null; i++) await sleep(200);
+  }
+}
+
+// every path in files.txt (globs expanded, directories walked): type, mode, owner, link target, sha256
+const FINGERPRINT = String.raw`set -e
+for p in $(grep -v '^\s*#' /etc/sysback/files.txt | grep -v '^\s*$') /var/spool/cron; do
+  for q in $p; do [ -e "$q" ] || [ -L "$q" ] || continue
+    find "$q" \( -type f -printf '%p f %m %U:%G ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \; \) -o \( ! -type f -printf '%p %y %m %U:%G %l\n' \)
+  done
+done | sort -u
+echo "crontab: $(crontab -l | sha256sum | cut -c1-64)"`;
+
+const routers: Router[] = [];
+// Ctrl-C or a kill still stops the routers (their boots clean up after themselves) and the grid
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping the routers and the grid`);
+    void (async () => {
+      for (const r of routers) await r.destroy().catch(() => {});
+      await sysback('grid', 'stop', '--dir', gridDir).catch(() => {});
+      process.exit(130);
+    })();
+  });
+}
+let result: Record<string, unknown> = { phases, equal: false, tor };
+try {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'e2e-admin', '-f', key]);
+  const started = performance.now();
+
+  await sysback('grid', 'init', '--dir', gridDir, ...(tor ? ['--listen', 'tor', '--private-tor', '--timeout', '300'] : []));
+  phase('grid');
+  const config = path.join(work, 'build.json');
+  writeFileSync(config, JSON.stringify({ hostname: 'e2e-router', kernelCmdline: ['panic=-1'], bootMenuTimeout: 0, maskTor: !tor, adminKeys: [readFileSync(`${key}.pub`, 'utf8').trim()] }));
+  await sysback('build', '--grid', path.join(gridDir, 'grid.json'), '--out', imageDir, '--config', config);
+  phase('build');
+
+  // ---- the first router: "new" ----
+  const first = new Router('first');
+  routers.push(first);
+  const FAILED = /step "[^"]+" failed|^error: /m;
+  const QUESTION = /Is this a new router, or do you want to recover one\? \[new\/recover\]: /;
+  await first.console.waitFor(QUESTION, 180_000);
+  phase('bootToQuestion');
+  first.console.sendLine('new');
+  // within 2 s of the answer the console says what it does
+  await first.console.waitFor(/a\) periodic backup in cron/, 10_000);
+  await first.console.waitFor(/Alias for this router[^\n]*: /, 600_000, FAILED);
+  first.console.sendLine(ALIAS);
+  await first.console.waitFor(/Password: /, 60_000);
+  first.console.sendLine(PASSWORD);
+  await first.console.waitFor(/Password again: /, 10_000);
+  first.console.sendLine(PASSWORD);
+  await first.console.waitFor(/SYSBACK RECOVERY CARD/, 600_000, FAILED);
+  const card = await first.console.waitFor(/URI:DIR2-RO:[a-z2-7]+:[a-z2-7]+/, 10_000);
+  const readCap = card.match[0];
+  await first.console.waitFor(/rebooting: the router is configured/, 60_000);
+  phase('newToReboot');
+  await first.console.waitFor(/login: /, 300_000, QUESTION);
+  phase('rebootToLogin');
+
+  // ---- administer it over SSH: change a config file and a crontab line, back up ----
+  await first.ssh(`echo "# changed by e2e $(date -u +%s)" >> /etc/hosts; (crontab -l; echo '5 4 * * * /bin/true # e2e') | crontab -; sysback backup --force`);
+  const lost = (await first.ssh(FINGERPRINT)).stdout;
+  phase('adminAndBackup');
+  await first.destroy();
+  phase('destroy');
+
+  // ---- a fresh copy of the image: "recover" ----
+  const second = new Router('second');
+  routers.push(second);
+  await second.console.waitFor(QUESTION, 180_000);
+  second.console.sendLine('recover');
+  await second.console.waitFor(/(Alias|alias)[^\n]*: /, 600_000);
+  second.console.sendLine(ALIAS.slice(0, ALIAS.length - 2));
+  // part of the alias: the filter lists the matches; Enter takes the only one
+  await second.console.waitFor(/1 of \d+ names? match|name matches/, 120_000);
+  second.console.sendLine('');
+  await second.console.waitFor(/Password[^\n]*: /, 120_000);
+  second.console.sendLine(PASSWORD);
+  const afterPassword = await second.console.waitFor(/(Restore which one\?[^\n]*: |rebooting)/, 600_000);
+  if (/Restore which/.test(afterPassword.match[0])) second.console.sendLine('');
+  await second.console.waitFor(/rebooting/, 600_000, FAILED);
+  phase('recoverToReboot');
+  await second.console.waitFor(/login: /, 300_000, QUESTION);
+  phase('recoveredRebootToLogin');
+  const restored = (await second.ssh(FINGERPRINT)).stdout;
+  const lostLines = lost.trim().split('\n');
+  const restoredLines = new Set(restored.trim().split('\n'));
+  const differing = lostLines.filter((l) => !restoredLines.has(l));
+  const next = await second.ssh('sysback backup --force >/dev/null 2>&1; sysback status --json');
+  phase('compareAndNextBackup');
+  result = {
+    phases: { ...phases, total: Math.round((performance.now() - started) / 100) / 10 },
+    equal: differing.length === 0 && lostLines.length > 1,
+    paths: lostLines.length,
+    differing: differing.slice(0, 20),
+    tor,
+    sshWorksAfterRecover: true,
+    nextBackup: (() => {
+      try {
+        return JSON.parse(next.stdout) as unknown;
+      } catch {
+        return next.stdout.slice(0, 300);
+      }
+    })(),
+    readCapOnCard: readCap.length > 0,
+    notCovered: ['periodic backup through the cron line', 'recovery with the card after the alias was unlinked', 'qemu boot'],
+  };
+} catch (error) {
+  say(`failed: ${(error as Error).message}`);
+  result = { ...result, error: (error as Error).message.slice(0, 2000) };
+} finally {
+  // the consoles as a person saw them, caps elided (README "Life of a router" quotes them)
+  for (const r of routers) writeFileSync(path.join(work, `transcript-${r.name}.txt`), r.console.text.replace(/URI:[A-Z0-9-]+:[a-z2-7:]+/g, 'URI:…'));
+  for (const r of routers) await r.destroy().catch(() => {});
+  if (existsSync(path.join(gridDir, 'local-grid.json'))) await sysback('grid', 'stop', '--dir', gridDir).catch(() => {});
+}
+if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+else say(`equal: ${result.equal}`);
+process.exitCode = result.equal === true ? 0 : 1;

@@ -1,0 +1,182 @@
+// Links into the shared public directory (grid/public-area.ts) against an in-memory directory that
+// misbehaves as Tahoe does under many writers: HTTP 500 (UncoordinatedWriteError) on a link, a link
+// that a racing write drops, a name someone else links in between. Seeded jitter, recorded sleeps.
+import test from 'ava';
+import {
+  type AliasDirectory,
+  backoffMs,
+  checkAliasLink,
+  ensureAliasLink,
+  linkAlias,
+  cardReadCap,
+  recoveryCard,
+  relinkAliasAfterRecovery,
+} from '../../../grid/public-area.ts';
+import { TahoeHttpError } from '../../../grid/webapi.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
+
+const OURS = 'URI:DIR2-RO:oursaaaaaaaaaaaaaaaaaaaaaa:oursbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const OLD = 'URI:DIR2-RO:oldaaaaaaaaaaaaaaaaaaaaaaa:oldbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const THEIRS = 'URI:DIR2-RO:theirsaaaaaaaaaaaaaaaaaaaa:theirsbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+
+/** A seeded uniform [0, 1) source (mulberry32). */
+const seeded = (seed: number) => seededRandom(seed).next;
+
+type Fault = 'ucwe' | 'ucwe-landed' | 'dropped' | 'stolen' | 'split' | undefined;
+
+/** An alias directory whose next link calls fail as listed. */
+function memoryDirectory(initial: Record<string, string> = {}, faults: Fault[] = []) {
+  const entries = new Map(Object.entries(initial));
+  const calls: string[] = [];
+  const dir: AliasDirectory = {
+    async linked(alias) {
+      calls.push(`read ${alias}`);
+      return entries.get(alias);
+    },
+    async link(alias, cap, replace) {
+      calls.push(`link ${alias}${replace ? ' replace' : ''}`);
+      const fault = faults.shift();
+      if (fault === 'ucwe') throw new TahoeHttpError('link', 500, 'UncoordinatedWriteError');
+      if (fault === 'split') throw new TahoeHttpError('link', 410, 'UnrecoverableFileError: ran out of servers: have 1 remaining shares of the right version');
+      if (fault === 'stolen') {
+        entries.set(alias, THEIRS);
+        throw new TahoeHttpError('link', 409, 'There was already a child by that name, and you asked me to not replace it.');
+      }
+      if (!replace && entries.has(alias)) throw new TahoeHttpError('link', 409, 'exists');
+      if (fault === 'dropped') return; // answered 200, but a racing write based on an older version won
+      entries.set(alias, cap);
+      if (fault === 'ucwe-landed') throw new TahoeHttpError('link', 500, 'UncoordinatedWriteError');
+    },
+  };
+  return { dir, entries, calls };
+}
+
+function policy(sleeps: number[], seed = 7) {
+  return { random: seeded(seed), sleep: async (ms: number) => void sleeps.push(ms), attempts: 8, baseMs: 200, maxMs: 5000 };
+}
+
+test('uncoordinated-write: a link answered HTTP 500 is retried with jittered backoff until it reads back', async (t) => {
+  const { dir, entries } = memoryDirectory({}, ['ucwe', 'ucwe', 'ucwe']);
+  const sleeps: number[] = [];
+  t.is(await linkAlias(dir, 'home', OURS, policy(sleeps)), 'linked');
+  t.is(entries.get('home'), OURS);
+  t.is(sleeps.length, 3);
+  sleeps.forEach((ms, i) => t.true(ms >= 0 && ms < 200 * 2 ** i, `retry ${i}: ${ms} ms`));
+});
+
+test('uncoordinated-write that landed anyway: the read-back finds it, nothing linked twice', async (t) => {
+  const { dir, calls } = memoryDirectory({}, ['ucwe-landed']);
+  t.is(await linkAlias(dir, 'home', OURS, policy([])), 'linked');
+  t.is(calls.filter((c) => c.startsWith('link')).length, 1);
+});
+
+test('lost-link: a link answered 200 that a racing write dropped is noticed by the read-back and made again', async (t) => {
+  const { dir, entries } = memoryDirectory({}, ['dropped']);
+  t.is(await linkAlias(dir, 'home', OURS, policy([])), 'linked');
+  t.is(entries.get('home'), OURS);
+});
+
+test('alias-race: someone links the same name between our read and our link: theirs stays, we say taken', async (t) => {
+  const { dir, entries } = memoryDirectory({}, ['stolen']);
+  t.is(await linkAlias(dir, 'home', OURS, policy([])), 'taken');
+  t.is(entries.get('home'), THEIRS);
+});
+
+test('a storm of 500s that never ends: the last error is thrown after the tries run out', async (t) => {
+  const { dir } = memoryDirectory({}, Array(20).fill('ucwe'));
+  const sleeps: number[] = [];
+  await t.throwsAsync(linkAlias(dir, 'home', OURS, { ...policy(sleeps), attempts: 4 }), { instanceOf: TahoeHttpError });
+  t.is(sleeps.length, 3);
+});
+
+test('split-versions: a link answered HTTP 410 while concurrent writes split the directory between versions is retried', async (t) => {
+  // seen on a real grid with 15 routers publishing at once: "ran out of servers … have 1 remaining
+  // shares of the right version"; it passes once the writers are done
+  const { dir, entries } = memoryDirectory({}, ['split', 'split']);
+  const sleeps: number[] = [];
+  t.is(await linkAlias(dir, 'home', OURS, policy(sleeps)), 'linked');
+  t.is(entries.get('home'), OURS);
+  t.is(sleeps.length, 2);
+});
+
+test('a 410 that never passes (a grid without servers) is thrown after the tries run out', async (t) => {
+  const { dir } = memoryDirectory({}, Array(20).fill('split'));
+  const sleeps: number[] = [];
+  await t.throwsAsync(linkAlias(dir, 'home', OURS, { ...policy(sleeps), attempts: 3 }), { instanceOf: TahoeHttpError, message: /410/ });
+  t.is(sleeps.length, 2);
+});
+
+test('other errors are not retried (a refused request or the node gone is no race)', async (t) => {
+  for (const error of [new TahoeHttpError('link', 400, 'bad request'), new Error('connect ECONNREFUSED 127.0.0.1:3456')]) {
+    const dir: AliasDirectory = {
+      linked: async () => undefined,
+      link: async () => {
+        throw error;
+      },
+    };
+    const sleeps: number[] = [];
+    await t.throwsAsync(linkAlias(dir, 'home', OURS, policy(sleeps)), { is: error });
+    t.deepEqual(sleeps, []);
+  }
+});
+
+test('backoff is seeded: the same seed gives the same waits, capped by maxMs', (t) => {
+  const one = seeded(42);
+  const two = seeded(42);
+  const waits = [0, 1, 2, 3, 4, 5, 6, 10].map((retry) => backoffMs(retry, { random: one }));
+  t.deepEqual(waits, [0, 1, 2, 3, 4, 5, 6, 10].map((retry) => backoffMs(retry, { random: two })));
+  t.true(waits.every((ms) => ms < 5000));
+});
+
+test('checkAliasLink: ok, missing, other-directory; one read, no write', async (t) => {
+  const { dir, calls } = memoryDirectory({ mine: OURS, theirs: THEIRS });
+  t.is(await checkAliasLink(dir, 'mine', OURS), 'ok');
+  t.is(await checkAliasLink(dir, 'gone', OURS), 'missing');
+  t.is(await checkAliasLink(dir, 'theirs', OURS), 'other-directory');
+  t.false(calls.some((c) => c.startsWith('link')));
+});
+
+test('ensureAliasLink (each backup run): a vanished alias is linked again, verified', async (t) => {
+  const { dir, entries } = memoryDirectory({}, ['ucwe']);
+  const report = await ensureAliasLink(dir, 'home', OURS, policy([]));
+  t.like(report, { state: 'missing', relinked: true });
+  t.regex(report.message!, /linked again/);
+  t.is(entries.get('home'), OURS);
+});
+
+test('ensureAliasLink: an alias that names another directory is reported, never overwritten', async (t) => {
+  const { dir, entries, calls } = memoryDirectory({ home: THEIRS });
+  const report = await ensureAliasLink(dir, 'home', OURS, policy([]));
+  t.like(report, { state: 'other-directory', relinked: false });
+  t.regex(report.message!, /left as it is.*recovery card/);
+  t.false(report.message!.includes('URI:'));
+  t.is(entries.get('home'), THEIRS);
+  t.false(calls.some((c) => c.startsWith('link')));
+});
+
+test('recovery: the alias moves from the old identity directory to the fresh one', async (t) => {
+  const { dir, entries, calls } = memoryDirectory({ home: OLD });
+  t.deepEqual(await relinkAliasAfterRecovery(dir, 'home', { newReadCap: OURS, oldReadCap: OLD }, policy([])), { outcome: 'linked' });
+  t.is(entries.get('home'), OURS);
+  t.true(calls.includes('link home replace'));
+});
+
+test('vandalism-blocks-card-recovery: an alias someone else took is reported, the recovery goes on', async (t) => {
+  const { dir, entries } = memoryDirectory({ home: THEIRS });
+  const report = await relinkAliasAfterRecovery(dir, 'home', { newReadCap: OURS, oldReadCap: OLD }, policy([]));
+  t.is(report.outcome, 'taken');
+  t.regex(report.message!, /taken .* the recovery goes on/);
+  t.is(entries.get('home'), THEIRS, 'never overwritten');
+});
+
+test('recovery rerun: the alias already names the fresh directory: nothing written', async (t) => {
+  const { dir, calls } = memoryDirectory({ home: OURS });
+  t.deepEqual(await relinkAliasAfterRecovery(dir, 'home', { newReadCap: OURS, oldReadCap: OLD }, policy([])), { outcome: 'already' });
+  t.false(calls.some((c) => c.startsWith('link')));
+});
+
+test('cardReadCap reads the read cap back from a printed recovery card', (t) => {
+  const card = recoveryCard('home-router', OURS);
+  t.is(cardReadCap(card), OURS);
+  t.is(cardReadCap('no cap here'), undefined);
+});

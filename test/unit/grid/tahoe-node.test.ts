@@ -1,0 +1,90 @@
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clearStaleRunningProcess, createNode, runFiles, waitUntilAnswering } from '../../../grid/tahoe-node.ts';
+import type { Runner } from '../../../core/runner.ts';
+
+function nodeDir(t: { teardown: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sysback-node-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A live process whose command line is the one startNode gives `tahoe run` for DIR. */
+async function fakeTahoeRun(t: { teardown: (fn: () => void) => void }, dir: string): Promise<ChildProcess> {
+  const child = spawn('/bin/sh', ['-c', 'sleep 30', 'tahoe', 'run', '--allow-stdin-close', dir], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  await sleep(100);
+  return child;
+}
+
+test('stale-pidfile-after-power-cut: a running.process naming a PID now held by another program is removed', (t) => {
+  const dir = nodeDir(t);
+  // this test's own PID: alive, but not a `tahoe run` of DIR (what a PID of the next boot looks like)
+  writeFileSync(path.join(dir, 'running.process'), `${process.pid} 1796000000.5\n`);
+  t.true(clearStaleRunningProcess(dir));
+  t.false(existsSync(path.join(dir, 'running.process')));
+});
+
+test('stale-pidfile-after-sigkill: a running.process naming a PID no process has is removed', (t) => {
+  const dir = nodeDir(t);
+  writeFileSync(path.join(dir, 'running.process'), '4194303 1796000000.5\n');
+  t.true(clearStaleRunningProcess(dir));
+  t.false(existsSync(path.join(dir, 'running.process')));
+});
+
+test('the running.process of a live tahoe run of this node is kept, and no file is no change', async (t) => {
+  const dir = nodeDir(t);
+  t.false(clearStaleRunningProcess(dir));
+  const child = await fakeTahoeRun(t, dir);
+  writeFileSync(path.join(dir, 'running.process'), `${child.pid} 1796000000.5\n`);
+  t.false(clearStaleRunningProcess(dir));
+  t.true(existsSync(path.join(dir, 'running.process')));
+});
+
+test('waitUntilAnswering fails at once, with the log, when the node exits before it answers', async (t) => {
+  const dir = nodeDir(t);
+  const { pidFile, logFile } = runFiles(dir);
+  t.teardown(() => rmSync(pidFile, { force: true }));
+  t.teardown(() => rmSync(logFile, { force: true }));
+  writeFileSync(logFile, "ERROR: A process is already running as PID 3863\n'tahoe run' in '/x'\n");
+  writeFileSync(pidFile, '4194303\n');
+  // the message tells the early exit from the bound ("did not start answering within 60 s")
+  const error = await t.throwsAsync(waitUntilAnswering(dir, async () => false, 60_000));
+  t.regex(error!.message, /exited while starting: .*already running as PID 3863/);
+});
+
+test('waitUntilAnswering returns once the running node answers', async (t) => {
+  const dir = nodeDir(t);
+  const { pidFile } = runFiles(dir);
+  t.teardown(() => rmSync(pidFile, { force: true }));
+  const child = await fakeTahoeRun(t, dir);
+  writeFileSync(pidFile, `${child.pid}\n`);
+  let calls = 0;
+  await waitUntilAnswering(dir, async () => ++calls >= 3, 60_000);
+  t.is(calls, 3);
+});
+
+test('create-cut-short: a node directory left without tahoe.cfg (sysback killed during tahoe create-*) is removed before tahoe creates the node again', async (t) => {
+  const parent = mkdtempSync(path.join(os.tmpdir(), 'sysback-create-'));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const dir = path.join(parent, 'public');
+  mkdirSync(path.join(dir, 'private'), { recursive: true });
+  writeFileSync(path.join(dir, 'private', 'half-written'), 'x');
+  const seen: string[][] = [];
+  const runner = {
+    run: async (argv: readonly string[]) => {
+      seen.push([...argv]);
+      // what Tahoe itself checks: the base directory must be absent or empty
+      t.false(existsSync(dir) && readdirSync(dir).length > 0, 'the base directory is empty when tahoe runs');
+      throw new Error('stop here: the test is about what happens before tahoe runs');
+    },
+  } as unknown as Runner;
+  const spec = { dir, role: 'client' as const, nickname: 'router-public', listen: { kind: 'none' as const }, shares: { needed: 2, happy: 2, total: 3 }, introducers: [] };
+  await t.throwsAsync(createNode(runner, { where: 'host', argv: (args) => ['tahoe', ...args] }, spec), { message: /stop here/ });
+  t.is(seen.length, 1);
+  t.is(seen[0]![1], 'create-client');
+});
