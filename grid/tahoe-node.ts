@@ -3,11 +3,11 @@
 // directories are made by `tahoe create-*` with flags wherever a flag exists; the few settings without
 // one (several introducers, [tor] control.port for a client, reserved_space) are edited afterwards; a
 // started node is stopped by its PID only; a node never relies on Tor's default ports.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GridUnreachableError, SysbackError, EXIT } from '../core/errors.ts';
-import { isOurProcess, stopProcess } from '../core/processes.ts';
+import { isAlive, isOurProcess, stopProcess } from '../core/processes.ts';
 import type { Runner } from '../core/runner.ts';
 import type { Shares } from '../core/config/grid-config.ts';
 import { editCfg, writeIntroducers } from './tahoe-cfg.ts';
@@ -69,19 +69,60 @@ export function createArgs(spec: NodeSpec): string[] {
   }
 }
 
+/** The sibling directory a node is created in before it takes its place, named by the creating process. */
+function creatingDir(dir: string, pid: number): string {
+  return `${dir}.creating-${pid}`;
+}
+
+/**
+ * Removes what earlier, cut-short creations of the node at `dir` left: a `<dir>.creating-PID` whose
+ * process is gone, and `dir` itself when it holds no tahoe.cfg (the layout before creations were
+ * staged). A creation whose process still runs is left alone.
+ */
+export function clearCutShortCreations(dir: string): void {
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  const prefix = `${path.basename(dir)}.creating-`;
+  let siblings: string[];
+  try {
+    siblings = readdirSync(path.dirname(dir));
+  } catch {
+    return;
+  }
+  for (const name of siblings) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+    rmSync(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Creates a node so that `spec.dir` appears only whole: `tahoe create-*` and the edits run in a sibling
+ * `<dir>.creating-PID`, which is renamed into place at the end. A sysback killed mid-creation leaves
+ * no half node at `spec.dir`, and a `tahoe create-*` it left running writes into its own sibling, not
+ * into the directory the next run creates (a fault found by the campaign: kill-sysback-recover).
+ */
 export async function createNode(runner: Runner, tahoe: TahoeProgram, spec: NodeSpec): Promise<void> {
   if (existsSync(path.join(spec.dir, 'tahoe.cfg'))) {
     throw new SysbackError(`a Tahoe node already exists in ${spec.dir}`, { hint: 'remove it or pick another directory' });
   }
-  // a directory without tahoe.cfg is a creation cut short (sysback killed during `tahoe create-*`):
-  // Tahoe refuses a non-empty base directory, and nothing in it was ever a node, so it goes
-  if (existsSync(spec.dir)) rmSync(spec.dir, { recursive: true, force: true });
+  clearCutShortCreations(spec.dir);
+  const staged = creatingDir(spec.dir, process.pid);
+  try {
+    await createIn({ ...spec, dir: staged }, runner, tahoe, path.basename(spec.dir));
+    renameSync(staged, spec.dir);
+  } finally {
+    rmSync(staged, { recursive: true, force: true });
+  }
+}
+
+async function createIn(spec: NodeSpec, runner: Runner, tahoe: TahoeProgram, label: string): Promise<void> {
   // Over Tor, create-* talks to tor's control port (ADD_ONION); txtorcon sometimes trips over a
   // circuit event it has not seen yet (KeyError in torstate). That is transient: retry once, fresh.
   const attempts = spec.listen.kind === 'tor' ? 2 : 1;
   for (let attempt = 1; ; attempt++) {
     try {
-      await runner.run(tahoe.argv(createArgs(spec), `create-${path.basename(spec.dir)}`), {
+      await runner.run(tahoe.argv(createArgs(spec), `create-${label}`), {
         hint: `tahoe could not create the ${spec.role} node ${spec.nickname}`,
       });
       break;
@@ -101,6 +142,7 @@ export async function createNode(runner: Runner, tahoe: TahoeProgram, spec: Node
   if (edits.length) editCfg(spec.dir, edits);
   if (spec.introducers?.length) writeIntroducers(spec.dir, spec.introducers);
 }
+
 
 /** Where a node's PID and log live (beside the node dir, not in it, so the node dir stays Tahoe's). */
 export function runFiles(dir: string): { pidFile: string; logFile: string } {

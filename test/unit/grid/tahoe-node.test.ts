@@ -88,3 +88,51 @@ test('create-cut-short: a node directory left without tahoe.cfg (sysback killed 
   t.is(seen.length, 1);
   t.is(seen[0]![1], 'create-client');
 });
+
+/** A runner whose `tahoe create-*` makes a node directory the way Tahoe does: tahoe.cfg and private/. */
+function creatingRunner(seen: string[][]): Runner {
+  return {
+    run: async (argv: readonly string[]) => {
+      seen.push([...argv]);
+      const dir = argv[argv.length - 1]!;
+      mkdirSync(path.join(dir, 'private'), { recursive: true });
+      writeFileSync(path.join(dir, 'tahoe.cfg'), '[node]\nnickname = router-public\n[client]\n');
+      return { exitCode: 0, stdout: '', stderr: '' };
+    },
+  } as unknown as Runner;
+}
+
+const clientSpec = (dir: string) => ({ dir, role: 'client' as const, nickname: 'router-public', listen: { kind: 'none' as const }, shares: { needed: 2, happy: 2, total: 3 }, introducers: [{ name: 'grid', furl: 'pb://x@tcp:127.0.0.1:1/y' }] });
+const tahoeOnHost = { where: 'host' as const, argv: (args: readonly string[]) => ['tahoe', ...args] };
+
+test('create-orphan-writer: tahoe create-* runs in a staged sibling, so a create left running by a killed sysback never writes into the directory the next run creates', async (t) => {
+  const parent = nodeDir(t);
+  const dir = path.join(parent, 'public');
+  const seen: string[][] = [];
+  await createNode(creatingRunner(seen), tahoeOnHost, clientSpec(dir));
+  const target = seen[0]![seen[0]!.length - 1]!;
+  t.not(target, dir, 'tahoe never creates in the final directory');
+  t.is(path.dirname(target), parent, 'the staged directory is a sibling (same file system, so the rename is atomic)');
+  t.true(existsSync(path.join(dir, 'tahoe.cfg')), 'the node took its place whole');
+  t.true(existsSync(path.join(dir, 'private', 'introducers.yaml')), 'the edits were made before the rename');
+  t.deepEqual(readdirSync(parent), ['public'], 'nothing staged is left behind');
+});
+
+test('create-stale-staging: staged creations of a dead sysback are removed, a live one is left alone, a failed creation leaves nothing', async (t) => {
+  const parent = nodeDir(t);
+  const dir = path.join(parent, 'public');
+  const live = spawn('/bin/sh', ['-c', 'sleep 30'], { stdio: 'ignore' });
+  t.teardown(() => live.kill('SIGKILL'));
+  const dead = spawn('/bin/true');
+  await new Promise((resolve) => dead.on('exit', resolve));
+  mkdirSync(path.join(parent, `public.creating-${dead.pid}`, 'private'), { recursive: true });
+  mkdirSync(path.join(parent, `public.creating-${live.pid}`));
+  mkdirSync(path.join(parent, 'public.creating-nonsense'));
+  mkdirSync(path.join(parent, 'other.creating-1'));
+  const failing = { run: async (argv: readonly string[]) => {
+    mkdirSync(argv[argv.length - 1]!, { recursive: true });
+    throw new Error('tahoe exited with code 1');
+  } } as unknown as Runner;
+  await t.throwsAsync(createNode(failing, tahoeOnHost, clientSpec(dir)), { message: /code 1/ });
+  t.deepEqual(readdirSync(parent).sort(), [`public.creating-${live.pid}`, 'other.creating-1'].sort());
+});
