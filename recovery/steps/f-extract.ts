@@ -17,6 +17,7 @@ import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { validateDeviceConfig, writeDeviceConfig, type DeviceConfig } from '../../core/config/device-config.ts';
 import { DEVICE } from '../../core/device-paths.ts';
 import { CorruptError, EXIT, NoSpaceError, SysbackError, UserError } from '../../core/errors.ts';
@@ -181,6 +182,10 @@ async function mergeRestoredConfig(ctx: DeviceContext, own: DeviceConfig): Promi
     await writeDeviceConfig(ctx, own);
     return;
   }
+  // the file is left byte for byte as the lost router had it unless the merge changes something
+  // (the restored router must equal the lost one: its mode, its formatting, its key order)
+  const asRestored = validateDeviceConfig(restored);
+  if (asRestored.ok && isDeepStrictEqual(asRestored.value.tahoe, own.tahoe)) return;
   const merged = validateDeviceConfig({ ...(restored as object), tahoe: own.tahoe });
   await writeDeviceConfig(ctx, merged.ok ? merged.value : own);
   if (!merged.ok) ctx.log.warn('the restored device config was not valid; this image\'s own config is kept');

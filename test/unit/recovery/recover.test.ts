@@ -1,7 +1,7 @@
 // The "recover" flow (the seed's RESTORE a)-g)) against the in-memory grid: router A is set up with
 // "new" and backed up, then lost; fresh routers recover it. No root, no Tahoe, seconds.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { runBackup } from '../../../backup/run-backup.ts';
 import { ARCHIVES_DIR, MANIFEST_NAME } from '../../../backup/manifest.ts';
 import type { GridConfig } from '../../../core/config/grid-config.ts';
@@ -236,4 +236,39 @@ test.serial('archives-read-swallowed: reading the old archives/ fails twice for 
   t.is(readState(b.ctx)?.recovered?.generation, generations.at(-1));
   t.true(b.log.lines.some((line) => /reading the old archives\/ failed for the moment/.test(line)));
   t.is(b.read('/etc/myapp/app.conf'), 'listen = 9090\n');
+});
+
+test.serial('config-rewritten-on-recover: the restored /etc/sysback/sysback.json stays byte-equal (and keeps its mode) when this image\'s tahoe settings are the same; only a differing tahoe block is merged in', async (t) => {
+  const files = ['/etc/myapp', '/etc/sysback/sysback.json', '/var/spool/cron'];
+  const lostRouter = await memoryRouter(grid, config, 'router-config', { files });
+  t.teardown(() => lostRouter.destroy());
+  const alias = 'config-kept';
+  await runConfigure(lostRouter.ctx, scriptedPrompter({ mode: 'new', alias, password: PASSWORD }).prompter, options);
+  // the owner's own edit, in their own formatting: one line, a changed retention, mode 0644
+  const own = JSON.parse(lostRouter.read(DEVICE.config)) as { backup: { retention: number }; tahoe: { webPorts: { private: number } } };
+  own.backup.retention = 7;
+  const lostBytes = `${JSON.stringify(own)}\n`;
+  lostRouter.write(DEVICE.config, lostBytes, 0o644);
+  chmodSync(lostRouter.path(DEVICE.config), 0o644);
+  lostRouter.clock.advance(3_600_000);
+  await runBackup(lostRouter.ctx, { force: true });
+
+  const freshWithList = async (name: string) => {
+    const r = await memoryRouter(grid, config, name, { files });
+    t.teardown(() => r.destroy());
+    return r;
+  };
+  const same = await freshWithList('router-config-same');
+  await runRecover(same.ctx, scriptedPrompter({ mode: 'recover', alias, password: PASSWORD }).prompter, options);
+  t.is(same.read(DEVICE.config), lostBytes, 'byte-equal to the lost router\'s');
+  t.is(statSync(same.path(DEVICE.config)).mode & 0o777, 0o644, 'its mode too');
+
+  const other = await freshWithList('router-config-other-ports');
+  const image = JSON.parse(other.read(DEVICE.config)) as typeof own;
+  image.tahoe.webPorts.private = own.tahoe.webPorts.private + 100;
+  other.write(DEVICE.config, `${JSON.stringify(image, null, 2)}\n`);
+  await runRecover(other.ctx, scriptedPrompter({ mode: 'recover', alias, password: PASSWORD }).prompter, options);
+  const merged = JSON.parse(other.read(DEVICE.config)) as typeof own;
+  t.is(merged.tahoe.webPorts.private, image.tahoe.webPorts.private, 'this image keeps its own tahoe ports');
+  t.is(merged.backup.retention, 7, 'everything else comes from the backup');
 });
