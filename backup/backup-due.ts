@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Clock, Context } from '../core/context.ts';
 import { backupDue as dueVerdict, type BackupTime } from '../core/backup-age.ts';
 import { DEVICE } from '../core/device-paths.ts';
+import { MIN_INTERVAL_HOURS } from '../core/config/interval.ts';
 
 type DueContext = Pick<Context, 'path'> & { clock: Clock; log?: Pick<Context['log'], 'info'> };
 
@@ -18,7 +19,7 @@ function quickRead(ctx: Pick<Context, 'path'>): { last: BackupTime | undefined; 
     const config = JSON.parse(readFileSync(ctx.path(DEVICE.config), 'utf8')) as { backup?: { intervalHours?: unknown } };
     const time = state.lastGoodBackup?.time;
     const interval = config.backup?.intervalHours ?? 240;
-    if (typeof time !== 'string' || typeof interval !== 'number' || !Number.isInteger(interval) || interval < 1) return undefined;
+    if (typeof time !== 'string' || typeof interval !== 'number' || !(interval >= MIN_INTERVAL_HOURS)) return undefined;
     return { last: { time }, intervalHours: interval };
   } catch {
     return undefined;

@@ -2,7 +2,7 @@
 // Tahoe reserved space, extra packages, kernel command line, test-image switches). Every field has a
 // default, so `--config` is optional; validated by one pure function that reports every problem.
 import { z } from 'zod';
-import { MAX_INTERVAL_HOURS } from '../core/config/device-config.ts';
+import { intervalHoursSchema } from '../core/config/device-config.ts';
 import { validateWith, type Validation } from '../core/config/validate.ts';
 
 export const buildConfigSchema = z
@@ -11,7 +11,7 @@ export const buildConfigSchema = z
     /** hours between periodic backups (DESIGN §2: every 240 h) */
     // at most 20 days: leases (31 days) and the scheduled verify are renewed by backup runs, and
     // the hourly `--if-due` starts one only once a backup is due (docs/architecture.md)
-    intervalHours: z.number().int().min(1).max(MAX_INTERVAL_HOURS, `at most ${MAX_INTERVAL_HOURS} h (20 days): leases last 31 days and are renewed by backup runs`).default(240),
+    intervalHours: intervalHoursSchema.default(240),
     /** backup generations kept */
     retention: z.number().int().min(1).max(1000).default(5),
     /** Tahoe's reserved_space for the private node's storage server */

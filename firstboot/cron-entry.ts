@@ -1,7 +1,8 @@
 // Owns the periodic backup's cron entry (the seed's configuration step a): one managed line in root's
 // crontab, /var/spool/cron/crontabs/root (which is itself always in the backup). Cron cannot say
-// "every 240 hours", so the line runs hourly and `sysback backup --if-due` decides from the last good
-// backup's age: any interval works, and a failed backup is retried an hour later instead of 240 h later.
+// "every 240 hours", so the line runs hourly (every minute for an interval under an hour) and
+// `sysback backup --if-due` decides from the last good backup's age: any interval works, and a failed
+// backup is retried an hour later instead of 240 h later.
 // Contract: idempotent (a rerun replaces the managed lines where they are, never adds a second block,
 // and the same interval gives back the same bytes); other lines of the crontab are kept; the file gets cron's owner and mode (root:crontab 0600).
 import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -12,12 +13,21 @@ import { DEVICE } from '../core/device-paths.ts';
 
 export const CRON_MARKER = '# sysback: periodic backup (managed by sysback; edit backup.intervalHours in /etc/sysback/sysback.json)';
 
-/** The managed lines for a backup every `intervalHours` hours (pure). */
+/** An interval as people say it: "240 h", "1.5 h", "30 min". */
+function describeInterval(intervalHours: number): string {
+  return intervalHours >= 1 ? `${intervalHours} h` : `${Math.round(intervalHours * 60 * 100) / 100} min`;
+}
+
+/**
+ * The managed lines for a backup every `intervalHours` hours (pure): cron asks hourly, at `minute`;
+ * for an interval under an hour it asks every minute (the answer "not yet" costs about 0.1 s).
+ */
 export function cronLines(intervalHours: number, minute = 17): string[] {
+  const when = intervalHours < 1 ? '* * * * *' : `${minute} * * * *`;
   return [
     CRON_MARKER,
-    `# backups run when the last good one is ${intervalHours} h old; output goes to the journal`,
-    `${minute} * * * * systemd-cat -t sysback /usr/bin/sysback backup --if-due`,
+    `# backups run when the last good one is ${describeInterval(intervalHours)} old; output goes to the journal`,
+    `${when} systemd-cat -t sysback /usr/bin/sysback backup --if-due`,
   ];
 }
 

@@ -8,7 +8,8 @@
 //   format                      "sysback-device/1"
 //   grid                        the grid.json this router joins (core/config/grid-config.ts)
 //   transport                   "mount" (SFTP + sshfs + rsync, the seed's way) or "webapi" (HTTP)
-//   backup.intervalHours        hours between periodic backups (cron), default 240 (the seed's)
+//   backup.intervalHours        hours between periodic backups (cron), default 240 (the seed's); from
+//                               1/60 (a minute) to 480, fractions allowed
 //   backup.retention            generations kept in archives/, default 5
 //   backup.verifyIntervalDays   days between full share verifications (`check --verify`) of what
 //                               recovery reads, default 30 (every run reads the archive back anyway)
@@ -30,10 +31,18 @@ import type { Context } from '../context.ts';
 import { DEVICE } from '../device-paths.ts';
 import { NotConfiguredError } from '../errors.ts';
 import { type GridConfig, gridSchema } from './grid-config.ts';
+import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS } from './interval.ts';
 import { loadJsonConfig, validateWith, type Validation } from './validate.ts';
 
-/** The longest backup interval: 20 days, well inside a Tahoe lease (31 days) that backup runs renew. */
-export const MAX_INTERVAL_HOURS = 480;
+
+/**
+ * Hours between periodic backups: any number from one minute (1/60) to 20 days; fractions allowed
+ * (0.5 = every 30 minutes), so a test image or an owner who wants it can be made due within minutes.
+ */
+export const intervalHoursSchema = z
+  .number()
+  .min(MIN_INTERVAL_HOURS, 'at least one minute (1/60 h)')
+  .max(MAX_INTERVAL_HOURS, `at most ${MAX_INTERVAL_HOURS} h (20 days): leases last 31 days and are renewed by backup runs`);
 
 export const DEVICE_CONFIG_FORMAT = 'sysback-device/1';
 
@@ -49,7 +58,7 @@ export const deviceConfigSchema = z
       .object({
         // at most 20 days: leases (31 days) and the scheduled verify are renewed by backup runs, and
         // the hourly `--if-due` starts one only once a backup is due (docs/architecture.md)
-        intervalHours: z.number().int().min(1).max(MAX_INTERVAL_HOURS, `at most ${MAX_INTERVAL_HOURS} h (20 days): leases last 31 days and are renewed by backup runs`).default(240),
+        intervalHours: intervalHoursSchema.default(240),
         retention: z.number().int().min(1).max(1000).default(5),
         verifyIntervalDays: z.number().int().min(1).max(365).default(30),
         // at most 30: a lease not renewed inside Tahoe's 31 days lets the servers collect the shares

@@ -41,6 +41,8 @@ const table: Array<{ name: string; interval: number; last: string | undefined; n
   { name: 'long overdue', interval: 240, last: LAST, now: at(1000), due: true },
   { name: 'an hourly interval, 59 minutes on', interval: 1, last: LAST, now: at(59 / 60), due: false },
   { name: 'an hourly interval, an hour on', interval: 1, last: LAST, now: at(1), due: true },
+  { name: 'a 3-minute interval (a test image), 2 minutes on', interval: 0.05, last: LAST, now: at(2 / 60), due: false },
+  { name: 'a 3-minute interval, 3 minutes on', interval: 0.05, last: LAST, now: at(3 / 60), due: true },
   // the clock moved back (or was ahead when the backup was recorded): the age is unknown, so due
   { name: 'a backup dated a day after the clock', interval: 240, last: LAST, now: at(-24), due: true },
 ];

@@ -20,6 +20,17 @@ test('the managed block: marker, a comment naming the interval, an hourly --if-d
   ]);
 });
 
+test('an interval under an hour: cron asks every minute, the comment says minutes; an hour or more stays hourly', (t) => {
+  t.deepEqual(cronLines(0.05), [
+    CRON_MARKER,
+    '# backups run when the last good one is 3 min old; output goes to the journal',
+    '* * * * * systemd-cat -t sysback /usr/bin/sysback backup --if-due',
+  ]);
+  t.is(cronLines(1)[2], '17 * * * * systemd-cat -t sysback /usr/bin/sysback backup --if-due');
+  t.is(cronLines(1.5)[1], '# backups run when the last good one is 1.5 h old; output goes to the journal');
+  t.is(withCronEntry(OWN + OURS_240, 0.05), OWN + cronLines(0.05).join('\n') + '\n', 'a shorter interval replaces the block in place');
+});
+
 const table: Array<{ name: string; existing: string; interval: number; expected: string }> = [
   { name: 'install into an empty crontab', existing: '', interval: 240, expected: OURS_240 },
   { name: 'install after the owner\'s own lines, which stay as they are', existing: OWN, interval: 240, expected: OWN + OURS_240 },

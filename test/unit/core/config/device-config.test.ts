@@ -71,7 +71,7 @@ test('every problem is reported with its path, down into the grid', (t) => {
     tahoe: { reservedSpace: 'lots', webPorts: { private: 80, public: 3457 } },
   };
   t.deepEqual(problems(bad).sort(), [
-    'backup.intervalHours: Too small: expected number to be >=1',
+    'backup.intervalHours: at least one minute (1/60 h)',
     'backup.retention: Invalid input: expected int, received number',
     'format: Invalid input: expected "sysback-device/1"',
     'grid.introducers[0].furl: not a fURL (pb://TUBID@HINTS/NAME)',
@@ -131,4 +131,11 @@ test('lease-expiry: a backup interval longer than 20 days is refused (backup run
     'backup.intervalHours: at most 480 h (20 days): leases last 31 days and are renewed by backup runs',
   ]);
   t.deepEqual(problems({ ...config, backup: { ...config.backup, intervalHours: 480 } }), []);
+});
+
+test('an interval from one minute up: fractions of an hour are accepted (a test image is made due in minutes), under a minute is refused', (t) => {
+  const config = deviceConfigFromGrid(grid, { transport: 'webapi' });
+  t.deepEqual(problems({ ...config, backup: { ...config.backup, intervalHours: 0.05 } }), []);
+  t.deepEqual(problems({ ...config, backup: { ...config.backup, intervalHours: 1 / 60 } }), []);
+  t.deepEqual(problems({ ...config, backup: { ...config.backup, intervalHours: 0.01 } }), ['backup.intervalHours: at least one minute (1/60 h)']);
 });
