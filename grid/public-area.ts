@@ -363,7 +363,26 @@ export function parseCardCap(text: string): string {
   return cap;
 }
 
-/** The printable recovery card: plain lines that fit a serial console, the read cap on a line of its own. */
+const CARD_PREFIX = 'URI:DIR2-RO:';
+
+/**
+ * The read cap in groups of 4 characters, 8 groups to a line, numbered, for copying by hand (pure).
+ * parseCardCap drops the spaces and line breaks, so what a person types back from it is the cap.
+ */
+export function groupedCap(readCap: string): string[] {
+  const body = parseCardCap(readCap).slice(CARD_PREFIX.length);
+  const groups = body.match(/.{1,4}/g) ?? [];
+  const lines: string[] = [];
+  for (let i = 0; i < groups.length; i += 8) lines.push(`${String(lines.length + 1).padStart(2)}  ${groups.slice(i, i + 8).join(' ')}`);
+  return lines;
+}
+
+/**
+ * The printable recovery card: plain lines that fit an 80-column serial console (all but the cap's
+ * own line), the read cap on a line of its own to copy and paste, and again grouped to copy by hand.
+ * No QR code: a serial console at 115200 baud may not draw block characters, and the grouped lines
+ * are what a person writes down (docs/security.md, "The recovery card").
+ */
 export function recoveryCard(alias: string, readCap: string): string {
   assertAlias(alias);
   const cap = parseCardCap(readCap);
@@ -375,6 +394,9 @@ export function recoveryCard(alias: string, readCap: string): string {
     `  alias:     ${alias}`,
     '  read cap:',
     `${cap}`,
+    '',
+    `  to copy by hand: ${CARD_PREFIX} then (spaces and line breaks do not matter)`,
+    ...groupedCap(cap).map((line) => `  ${line}`),
     '',
     'To recover: flash or power on a sysback router, choose "recover", pick the',
     'alias and type your password. If the alias is missing from the list, type',

@@ -9,6 +9,8 @@ import {
   ensureAliasLink,
   linkAlias,
   cardReadCap,
+  groupedCap,
+  parseCardCap,
   recoveryCard,
   relinkAliasAfterRecovery,
 } from '../../../grid/public-area.ts';
@@ -179,4 +181,15 @@ test('cardReadCap reads the read cap back from a printed recovery card', (t) => 
   const card = recoveryCard('home-router', OURS);
   t.is(cardReadCap(card), OURS);
   t.is(cardReadCap('no cap here'), undefined);
+});
+
+test('card-hard-to-copy: the card also shows the read cap in numbered groups of 4, and typing those groups back (with URI:DIR2-RO: first) gives the cap', (t) => {
+  const card = recoveryCard('home-router', OURS);
+  const grouped = groupedCap(OURS);
+  t.true(grouped.every((line) => /^ ?\d+ {2}([a-z2-7:]{1,4} ?){1,8}$/.test(line)), grouped.join('\n'));
+  for (const line of grouped) t.true(card.includes(line));
+  const typed = `URI:DIR2-RO:\n${grouped.map((line) => line.replace(/^ ?\d+ {2}/, '')).join('\n')}`;
+  t.is(parseCardCap(typed), OURS);
+  t.is(cardReadCap(card), OURS, 'the full line is still the one read back');
+  t.true(card.split('\n').filter((l) => !l.startsWith('URI:')).every((l) => l.length <= 80), 'fits an 80-column console');
 });
