@@ -1,6 +1,12 @@
 // The "recover" flow's step d) (the seed: "decrypt the selected file and get the required keys to
-// access Tahoe Private area"): the decrypted identity's node keys and convergence secret go into a
-// freshly created private node, before its first start. A private node already on this hardware
+// access Tahoe Private area"): the decrypted identity's convergence secret goes into a freshly created
+// private node, before its first start; reading the old private area needs only its dircap. The node
+// keeps the fresh node keys `tahoe create-node` made (server id, TLS certificate, lease secret, onion
+// key) and never takes the lost node's, even when an older identity carries them: the thief holding
+// the lost router holds those keys too, and a node that took them announced the lost node's server id
+// with an announcement count starting at 1 again, below the lost node's, so the grid ignored its
+// storage (found by backup-storage-down.test.ts, "recovered-storage-ignored"). Same convergence
+// secret, so an unchanged archive uploads to the same cap. A private node already on this hardware
 // with another convergence secret (another router, or a half-made "new") is stopped and moved aside,
 // never deleted; a rerun finds its own node and keeps it.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
@@ -21,6 +27,6 @@ export async function installRecoveredKeys(ctx: DeviceContext, identity: Identit
     ctx.log.info(`the previous private node was moved to ${aside}`);
   }
   if ((await device.nodes.ensure('private', identity.alias)) === 'created') {
-    writeNodeKeys(dir, { nodeKeys: identity.private.nodeKeys ?? {}, convergence: identity.private.convergence });
+    writeNodeKeys(dir, { convergence: identity.private.convergence });
   }
 }

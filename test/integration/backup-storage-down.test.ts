@@ -187,15 +187,12 @@ serial("the recovered router's next backup succeeds", async (t) => {
   t.is(m.generations[0]!.sha256, (await privateApi(r).digest((await latestCap(r))!)).sha256);
 });
 
-// recovered-storage-ignored, found by this file and NOT fixed: the recovered private node gets the
-// lost node's keys (same server ID) in a fresh directory whose `announcement-seqnum` starts at 1
-// again, below the lost node's, so Tahoe's introducer and clients ignore its storage announcement
-// ("new seqnum is too old") and the recovered router offers no storage (3 servers connected, not 4).
-// Starting the count at epoch seconds fixes this test, but then a recovered node displaces any live
-// node with the same id, and the shared test grid (where a recovered router's original often still
-// runs and holds mutable shares) became unstable in CI; docs/security.md says what is decided.
-// `failing` so ava says so the day it is fixed.
-serial.failing("KNOWN FAILURE, not fixed (ava reports it ok while it still fails): the recovered router's own storage server is seen again (its announcement is not older than the lost node's)", async (t) => {
+// recovered-storage-ignored, found by this file: the recovered private node once took the lost node's
+// keys (same server ID) in a fresh directory whose `announcement-seqnum` started at 1 again, below the
+// lost node's, so Tahoe's introducer and clients ignored its storage announcement ("new seqnum is too
+// old") and the recovered router offered no storage (3 servers connected, not 4). Recovery now keeps
+// the fresh node's own keys (recovery/steps/d-keys.ts): a new server ID the grid has never seen.
+serial("recovered-storage-ignored: the recovered router's own storage server is seen by the grid (a fresh server ID, not the lost node's)", async (t) => {
   t.truthy(fresh?.exists(DEVICE.state), 'needs the recovery');
   const connected = await waitForConnected(fresh!, 4);
   t.log(`servers the recovered router sees: ${(await privateApi(fresh!).servers()).map((s) => `${s.nickname} ${s.connected ? 'connected' : 'not connected'}`).join(', ')}`);
