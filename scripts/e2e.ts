@@ -19,6 +19,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BootConsole } from '../test/support/boot-console.ts';
+import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
+import { createLog } from '../core/log.ts';
+import { createRunner } from '../core/runner.ts';
 import { bundle } from './bundle.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -128,6 +131,13 @@ async function waitForCronBackup(router: Router, since: number, timeoutMs: numbe
   throw new Error(`no backup through cron within ${timeoutMs / 1000} s of the changes (interval ${INTERVAL_HOURS} h, the cron line every minute)`);
 }
 
+/** A console transcript with every cap elided: whole (`URI:…`) and the card's numbered groups. */
+function elideCaps(text: string): string {
+  return text
+    .replace(/URI:[A-Z0-9-]+:[a-z2-7:]+/g, 'URI:…')
+    .replace(/^( +\d+ {2})[a-z2-7:]{1,4}( [a-z2-7:]{1,4})*\r?$/gm, '$1…');
+}
+
 const routers: Router[] = [];
 // Ctrl-C or a kill still stops the routers (their boots clean up after themselves) and the grid
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -144,6 +154,9 @@ let result: Record<string, unknown> = { phases, equal: false, tor };
 try {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
+  // what the run itself uses on the host: nspawn, ssh and ssh-keygen (openssh-client), the image build's tools
+  const log = createLog();
+  await ensureHostTools(createRunner(log), log, [...TOOLSETS.rootfs, ...TOOLSETS.disk, ...TOOLSETS.nspawn, 'ssh-keygen']);
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'e2e-admin', '-f', key]);
   const started = performance.now();
 
@@ -263,7 +276,7 @@ try {
   result = { ...result, error: (error as Error).message.slice(0, 2000) };
 } finally {
   // the consoles as a person saw them, caps elided (README "Life of a router" quotes them)
-  for (const r of routers) writeFileSync(path.join(work, `transcript-${r.name}.txt`), r.console.text.replace(/URI:[A-Z0-9-]+:[a-z2-7:]+/g, 'URI:…'));
+  for (const r of routers) writeFileSync(path.join(work, `transcript-${r.name}.txt`), elideCaps(r.console.text));
   for (const r of routers) await r.destroy().catch(() => {});
   if (existsSync(path.join(gridDir, 'local-grid.json'))) await sysback('grid', 'stop', '--dir', gridDir).catch(() => {});
 }
