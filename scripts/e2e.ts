@@ -138,6 +138,26 @@ function elideCaps(text: string): string {
     .replace(/^( +\d+ {2})[a-z2-7:]{1,4}( [a-z2-7:]{1,4})*\r?$/gm, '$1…');
 }
 
+/** The storage nodes `sysback grid init` makes. */
+const GRID_STORAGE_NODES = 3;
+
+/** Polls `sysback status` over SSH until the router's private node sees `wanted` storage servers; seconds taken. */
+async function waitForServers(router: Router, wanted: number, timeoutMs: number): Promise<{ seconds: number; connected: number }> {
+  const started = performance.now();
+  let connected = 0;
+  while (performance.now() - started < timeoutMs) {
+    const status = await router.ssh('sysback status --json').catch(() => undefined);
+    try {
+      connected = (JSON.parse(status?.stdout ?? '') as { grid?: { serversConnected?: number } }).grid?.serversConnected ?? 0;
+    } catch {
+      connected = 0;
+    }
+    if (connected >= wanted) break;
+    await sleep(2000);
+  }
+  return { seconds: Math.round((performance.now() - started) / 100) / 10, connected };
+}
+
 const routers: Router[] = [];
 // Ctrl-C or a kill still stops the routers (their boots clean up after themselves) and the grid
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -192,6 +212,9 @@ try {
   phase('newToReboot');
   await first.console.waitFor(/login: /, 300_000, QUESTION);
   phase('rebootToLogin');
+  // over Tor after a reboot: how long until the private node sees every grid storage server again
+  const serversSeen = await waitForServers(first, GRID_STORAGE_NODES, 300_000);
+  phase('serversSeenAfterLogin');
 
   // ---- administer it over SSH: change a config file and a crontab line ----
   await first.ssh(`echo "# changed by e2e $(date -u +%s)" >> /etc/hosts; (crontab -l; echo '5 4 * * * /bin/true # e2e') | crontab -`);
@@ -259,6 +282,8 @@ try {
     differing: differing.slice(0, 20),
     cardRecovery: { equal: cardDiffering.length === 0, differing: cardDiffering.slice(0, 20) },
     periodicBackup: cronBackup,
+    // after the reboot, from the login prompt: the private node's storage servers over Tor (or TCP)
+    serversSeenAfterReboot: serversSeen,
     tor,
     sshWorksAfterRecover: true,
     nextBackup: (() => {
