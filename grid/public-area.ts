@@ -295,8 +295,26 @@ export async function publishIdentity(
 }
 
 /** Every alias in the public directory that names a directory, sorted. */
-export async function listAliases(api: TahoeClient, publicDirCap: string): Promise<string[]> {
-  const entries = await api.list(publicDirCap);
+/**
+ * The aliases published in the shared public directory, sorted. A read right after the node
+ * connected, or during another router's write, can get a 410/500 that passes (`isPassingGridError`;
+ * seen in CI at load 12: "insufficient good shares" with 2 of 2 servers connected): a read is safe to
+ * repeat, so it is retried with the same bounded, jittered backoff as the links (5 tries by default),
+ * and the last error is thrown.
+ */
+export async function listAliases(api: Pick<TahoeClient, 'list'>, publicDirCap: string, policy: RetryPolicy = {}): Promise<string[]> {
+  const attempts = policy.attempts ?? 5;
+  let entries: Awaited<ReturnType<TahoeClient['list']>>;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      entries = await api.list(publicDirCap);
+      break;
+    } catch (error) {
+      if (!isPassingGridError(error) || attempt >= attempts) throw error;
+      policy.onRetry?.(`reading the public directory failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
+      await (policy.sleep ?? defaultSleep)(backoffMs(attempt, { baseMs: 500, ...policy }));
+    }
+  }
   return entries
     .filter((entry) => entry.type === 'dirnode' && checkAlias(entry.name) === undefined)
     .map((entry) => entry.name)

@@ -8,6 +8,7 @@ import {
   checkAliasLink,
   ensureAliasLink,
   linkAlias,
+  listAliases,
   cardReadCap,
   groupedCap,
   parseCardCap,
@@ -192,4 +193,29 @@ test('card-hard-to-copy: the card also shows the read cap in numbered groups of 
   t.is(parseCardCap(typed), OURS);
   t.is(cardReadCap(card), OURS, 'the full line is still the one read back');
   t.true(card.split('\n').filter((l) => !l.startsWith('URI:')).every((l) => l.length <= 80), 'fits an 80-column console');
+});
+
+test('aliases-read-right-after-connect: listing the public directory retries a 410 that passes (insufficient good shares for a moment), and throws one that does not pass', async (t) => {
+  let calls = 0;
+  const flaky = {
+    list: async () => {
+      calls++;
+      if (calls <= 2) throw new TahoeHttpError('stat', 410, 'UnrecoverableFileError: the directory (or mutable file) could not be retrieved, because there were insufficient good shares');
+      return [
+        { name: 'zeta', type: 'dirnode' as const },
+        { name: 'alpha', type: 'dirnode' as const },
+        { name: 'a-file', type: 'filenode' as const },
+      ];
+    },
+  } as unknown as Pick<import('../../../grid/tahoe-client.ts').TahoeClient, 'list'>;
+  const retries: string[] = [];
+  t.deepEqual(await listAliases(flaky, 'URI:DIR2:x:y', { sleep: async () => {}, onRetry: (m) => retries.push(m) }), ['alpha', 'zeta']);
+  t.is(calls, 3);
+  t.is(retries.length, 2);
+  const gone = { list: async () => { throw new TahoeHttpError('stat', 410, 'UnrecoverableFileError'); } } as unknown as typeof flaky;
+  await t.throwsAsync(listAliases(gone, 'URI:DIR2:x:y', { sleep: async () => {} }), { instanceOf: TahoeHttpError });
+  const denied = { list: async () => { calls++; throw new TahoeHttpError('stat', 400, 'bad cap'); } } as unknown as typeof flaky;
+  calls = 0;
+  await t.throwsAsync(listAliases(denied, 'URI:DIR2:x:y', { sleep: async () => {} }));
+  t.is(calls, 1, 'an error that does not pass is not retried');
 });
