@@ -66,9 +66,10 @@ export interface BackupOptions {
   skipLeases?: boolean;
   /** run the full verification and the lease renewal now, due or not */
   upkeep?: boolean;
-  /** run the full verification now, due or not (the "new" flow's first backup, before any state
-      exists: the result is returned, and the flow records it in the state it writes) */
-  fullVerify?: boolean;
+  /** the "new" flow's backup (step e): the full verification runs now, due or not (before the first
+      state exists the result is returned, and the flow records it in the state it writes), and the
+      alias is not checked (the flow has just published it, and settles its own record of it in f) */
+  firstBoot?: boolean;
   /** the private area's cap; default: the one the private node keeps */
   privateCap?: string;
   /** device paths (globs) left out of this run's archive, on top of files.txt's own exclusions */
@@ -172,7 +173,7 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
       const renewal = options.skipLeases || !(repair || options.upkeep || leasesDue(ctx, config))
         ? undefined
         : await steps.step('d', 'renew leases', () => scheduledLeases(ctx, device, privateCap, (name, fn) => steps.part('d', name, fn)));
-      await aliasStillOurs(ctx, device, config);
+      if (!options.firstBoot) await aliasStillOurs(ctx, device, config);
       return { status: 'unchanged', latest: redated ?? last, pruned: [], transport: kind, ...(earlyVerify ? { verify: earlyVerify } : {}), ...renewal };
     }
 
@@ -294,11 +295,11 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
       if (state) await recordGoodBackup(ctx, latest);
       ctx.log.info(`backup ${name} verified: ${summary.size} bytes, ${summary.entryCount} entries, recoverable without this router`);
       // after the backup is good and recorded: a failure here changes nothing recovery depends on
-      const verifyDue = options.upkeep || options.fullVerify || (state !== undefined && scheduledDue(readState(ctx)?.lastVerify, config.backup.verifyIntervalDays, ctx.clock.now()).due);
+      const verifyDue = options.upkeep || options.firstBoot || (state !== undefined && scheduledDue(readState(ctx)?.lastVerify, config.backup.verifyIntervalDays, ctx.clock.now()).due);
       const verify = verifyDue ? await steps.part('d', 'verifying every share of the new backup', () => fullVerify(ctx, device, privateCap, cap)) : undefined;
       const repair = (verify?.ok && verify.detail.includes('not healthy')) === true;
       const renewal = !state || options.skipLeases || !(repair || options.upkeep || leasesDue(ctx, config)) ? undefined : await scheduledLeases(ctx, device, privateCap, (part, fn) => steps.part('d', part, fn));
-      await aliasStillOurs(ctx, device, config);
+      if (!options.firstBoot) await aliasStillOurs(ctx, device, config);
       const result: BackupResult = { status: 'uploaded', generation, latest, pruned, transport: kind, placement, ...(verify ? { verify } : {}), ...renewal };
       return result;
     });

@@ -50,7 +50,7 @@ export async function runConfigure(ctx: DeviceContext, prompter: Prompter, optio
   });
 
   // verified as every run is, plus the full share verification, so its schedule starts here
-  const backup = await steps.step('e', 'first backup, verified', () => runBackup(ctx, { skipLeases: true, fullVerify: true }));
+  const backup = await steps.step('e', 'first backup, verified', () => runBackup(ctx, { skipLeases: true, firstBoot: true }));
 
   await steps.step('f', 'recovery card, then reboot', () =>
     showCardAndReboot(ctx, prompter, { ...identity, lastGoodBackup: backup.latest, ...(backup.verify ? { verify: backup.verify } : {}) }, options));
