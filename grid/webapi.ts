@@ -4,7 +4,9 @@
 // answer is a GridUnreachableError; an HTTP error from Tahoe is a TahoeHttpError with Tahoe's own
 // one-line reason; bodies are streamed, never buffered whole; Tahoe's JSON (`[type, data]` tuples,
 // check results) is decoded here into the client's types and goes no further.
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { PassThrough, Readable, pipeline as pipelineCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GridUnreachableError, SysbackError } from '../core/errors.ts';
@@ -117,6 +119,45 @@ export function decodeCheck(json: Json): CheckResult {
     placement: placementFromSharemap(sharemap, Math.max(1, needed)),
     serversResponding: responding,
   };
+}
+
+/** Decodes an HTTP/1.1 chunked body as it arrives (hands out slices of the bytes given; copies nothing). */
+export class ChunkedDecoder {
+  private state: 'size' | 'data' | 'crlf' | 'done' = 'size';
+  private line = '';
+  private left = 0;
+
+  feed(bytes: Buffer, emit: (slice: Buffer) => void): 'more' | 'done' {
+    let at = 0;
+    while (at < bytes.length && this.state !== 'done') {
+      if (this.state === 'size' || this.state === 'crlf') {
+        const newline = bytes.indexOf(0x0a, at);
+        const upTo = newline < 0 ? bytes.length : newline;
+        if (this.state === 'size') this.line += bytes.toString('latin1', at, upTo);
+        at = newline < 0 ? bytes.length : newline + 1;
+        if (newline < 0) break;
+        if (this.state === 'crlf') {
+          this.state = 'size';
+          continue;
+        }
+        const count = Number.parseInt(this.line.split(';')[0]!.trim(), 16);
+        this.line = '';
+        if (!Number.isFinite(count) || count < 0) throw new TahoeHttpError('download', 0, 'the node sent a malformed chunked body');
+        if (count === 0) this.state = 'done';
+        else {
+          this.left = count;
+          this.state = 'data';
+        }
+      } else {
+        const take = Math.min(this.left, bytes.length - at);
+        emit(bytes.subarray(at, at + take));
+        at += take;
+        this.left -= take;
+        if (this.left === 0) this.state = 'crlf';
+      }
+    }
+    return this.state === 'done' ? 'done' : 'more';
+  }
 }
 
 export class TahoeWebApi extends TahoeClientBase {
@@ -259,6 +300,114 @@ export class TahoeWebApi extends TahoeClientBase {
     body.on('aborted', () => out.destroy(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))));
     out.on('close', () => body.destroy()); // a reader that gives up releases the connection
     return body.pipe(out);
+  }
+
+  /**
+   * sha256 and size of what the grid returns for a file, hashed as it streams. A plain HTTP/1.1 GET
+   * on a socket read into ONE reused buffer (net's `onread`): each chunk is hashed before the next
+   * read, so the read-back allocates nothing per chunk (a buffer per socket read made the process
+   * hold tens of MB of dead buffers until a garbage collection came).
+   */
+  override async digest(cap: string, name?: string): Promise<{ sha256: string; size: number }> {
+    const target = new URL(name ? `${this.base}/uri/${enc(cap)}/${encPath(name)}` : `${this.base}/uri/${enc(cap)}`);
+    const host = target.hostname;
+    const port = Number(target.port || 80);
+    return new Promise((resolve, reject) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      let head: Buffer | undefined = Buffer.alloc(0);
+      let status = 0;
+      let length: number | undefined;
+      let chunked: ChunkedDecoder | undefined;
+      let errorText = '';
+      let received = 0;
+      let done = false;
+      const finish = (error?: Error) => {
+        if (done) return;
+        done = true;
+        socket.destroy();
+        if (error) reject(error);
+        else resolve({ sha256: hash.digest('hex'), size });
+      };
+      const ok = () => status >= 200 && status < 300;
+      const emit = (bytes: Buffer) => {
+        if (!ok()) {
+          if (errorText.length < 65536) errorText += bytes.toString('utf8');
+          return;
+        }
+        hash.update(bytes);
+        size += bytes.length;
+      };
+      const body = (bytes: Buffer) => {
+        if (chunked) {
+          if (chunked.feed(bytes, emit) === 'done') complete();
+          return;
+        }
+        emit(bytes);
+        received += bytes.length;
+        if (length !== undefined && received >= length) complete();
+      };
+      const complete = () => {
+        if (!ok()) return finish(new TahoeHttpError('download', status, (errorText.trim().split('\n').slice(-1)[0] ?? '').slice(0, 300)));
+        if (length !== undefined && received !== length) return finish(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+        finish();
+      };
+      const read = (count: number, buffer: Uint8Array): boolean => {
+        if (done) return false;
+        const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, count);
+        if (!head) {
+          body(bytes);
+          return true;
+        }
+        head = Buffer.concat([head, bytes]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (head.length > 65536) finish(new TahoeHttpError('download', 0, 'the node sent no end of its headers'));
+          return true;
+        }
+        const lines = head.subarray(0, end).toString('latin1').split('\r\n');
+        const rest = head.subarray(end + 4);
+        head = undefined;
+        status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
+        for (const line of lines.slice(1)) {
+          const colon = line.indexOf(':');
+          const key = line.slice(0, colon).trim().toLowerCase();
+          const value = line.slice(colon + 1).trim();
+          if (key === 'content-length') length = Number(value);
+          if (key === 'transfer-encoding' && /chunked/i.test(value)) chunked = new ChunkedDecoder();
+        }
+        if (chunked) length = undefined;
+        if (length === 0) complete();
+        else if (rest.length > 0) body(rest);
+        return true;
+      };
+      const socket: Socket = connect({
+        host,
+        port,
+        onread: {
+          buffer: Buffer.allocUnsafe(64 * 1024),
+          callback: (count: number, buffer: Uint8Array) => {
+            try {
+              return read(count, buffer);
+            } catch (error) {
+              finish(error instanceof Error ? error : new Error(String(error)));
+              return false;
+            }
+          },
+        },
+      });
+      socket.on('connect', () => socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`));
+      socket.on('error', (error) => finish(head ? this.unreachable('download', error) : this.lostDuring('download', error)));
+      socket.on('end', () => {
+        if (done) return;
+        if (head) return finish(new GridUnreachableError(`the Tahoe node at ${this.base} closed the connection before answering the download`));
+        // without a length or chunks, the end of the connection is the end of the body
+        if (!chunked && length === undefined) return complete();
+        if (!ok()) return complete();
+        finish(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+      });
+      socket.on('close', () => finish(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))));
+    });
   }
 
   /** A body that broke off (the node stopped answering mid-reply) as a GridUnreachableError; other errors as they are. */
