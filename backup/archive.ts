@@ -81,8 +81,12 @@ interface RecordFields {
   linkpath?: string;
 }
 
-/** One entry's header record(s): a pax record first when ustar cannot hold a field. */
-export function headerRecords(fields: RecordFields): Buffer {
+/**
+ * One entry's header record(s): a pax record first when ustar cannot hold a field. With `block` (512
+ * bytes, reused by the caller, who copies the result before the next call) the ustar header is
+ * encoded into it instead of a new buffer.
+ */
+export function headerRecords(fields: RecordFields, block?: Buffer): Buffer {
   const mtime = new Date(Math.floor(fields.stat.mtimeMs / 1000) * 1000);
   const common = {
     path: fields.path,
@@ -94,12 +98,13 @@ export function headerRecords(fields: RecordFields): Buffer {
     linkpath: fields.linkpath,
   };
   const header = new Header({ ...common, type: fields.type, uname: '', gname: '', devmaj: 0, devmin: 0 });
-  const needPax = header.encode();
-  const block = header.block;
-  if (!block) throw new Error('node-tar did not encode a header');
-  if (!needPax) return block;
+  block?.fill(0);
+  const needPax = block ? header.encode(block, 0) : header.encode();
+  const ustar = block ?? header.block;
+  if (!ustar) throw new Error('node-tar did not encode a header');
+  if (!needPax) return ustar;
   const pax = new Pax({ ...common, mode: undefined }).encode();
-  return Buffer.concat([pax, block]);
+  return Buffer.concat([pax, ustar]);
 }
 
 /** Size and number of the reusable input buffers ("slabs") between the tar records and zlib. */
@@ -121,6 +126,8 @@ export class Slabs {
   private wake: (() => void) | undefined;
   /** slabs handed to the sink and not yet given back */
   inFlight = 0;
+  /** a 512-byte block the ustar headers are encoded into before they are copied in */
+  readonly header = Buffer.alloc(BLOCK);
 
   constructor(
     private readonly sink: (chunk: Buffer, done: () => void) => void,
@@ -250,7 +257,7 @@ function* tarRecords(root: string, entries: readonly string[], explicit: Readonl
     }
     if (stat.isDirectory()) {
       counters.entryCount++;
-      yield* putRecord(out, headerRecords({ path: `${name}/`, type: 'Directory', stat, size: 0 }));
+      yield* putRecord(out, headerRecords({ path: `${name}/`, type: 'Directory', stat, size: 0 }, out.header));
     } else if (stat.isSymbolicLink()) {
       let target: string;
       try {
@@ -260,7 +267,7 @@ function* tarRecords(root: string, entries: readonly string[], explicit: Readonl
         continue;
       }
       counters.entryCount++;
-      yield* putRecord(out, headerRecords({ path: name, type: 'SymbolicLink', stat, size: 0, linkpath: target }));
+      yield* putRecord(out, headerRecords({ path: name, type: 'SymbolicLink', stat, size: 0, linkpath: target }, out.header));
     } else if (stat.isFile()) {
       yield* fileRecords(host, devicePath, name, counters, warn, skip, out);
     } else {
@@ -294,7 +301,7 @@ function* fileRecords(
       return;
     }
     counters.entryCount++;
-    yield* putRecord(out, headerRecords({ path: name, type: 'File', stat, size: stat.size }));
+    yield* putRecord(out, headerRecords({ path: name, type: 'File', stat, size: stat.size }, out.header));
     let position = 0;
     while (position < stat.size) {
       yield* room(out, 1);
