@@ -83,6 +83,20 @@ test.serial('recover: steps a) to g) in the seed\'s order; the files come back, 
   t.is(b.read(DEVICE.rootCrontab), lostCrontab, 'recovery does not rewrite the restored crontab: byte-equal');
 });
 
+test.serial('mount transport: f) waits for e) and reads a copied-out file in one pass; the copy is removed', async (t) => {
+  const b = await fresh(t, 'router-mount');
+  b.write(DEVICE.config, JSON.stringify({ ...JSON.parse(b.read(DEVICE.config)), transport: 'mount' }, null, 2) + '\n');
+  await runRecover(b.ctx, scriptedPrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD }).prompter, options);
+  t.deepEqual(
+    b.events.filter((e) => e.flow === 'recover').map((e) => `${e.step} ${e.outcome}`),
+    ['a ok', 'b ok', 'c ok', 'd ok', 'e ok', 'f ok', 'g ok'],
+  );
+  t.is(b.read('/etc/myapp/app.conf'), 'listen = 9090\n');
+  t.deepEqual(readFileSync(b.path('/etc/myapp/blob.bin')), Buffer.alloc(200_000, 7));
+  t.false(b.exists(`${DEVICE.stateDir}/restore`), 'the copied-out archive is removed');
+  t.false(b.exists(DEVICE.staging), 'the staging area is removed');
+});
+
 test.serial('wrong password: exit 12, nothing written', async (t) => {
   const b = await fresh(t, 'router-wrong');
   const error = await t.throwsAsync(runRecover(b.ctx, scriptedPrompter({ mode: 'recover', alias: ALIAS, password: 'plum-kettle-orbit-Saturn-92' }).prompter, options), { instanceOf: SysbackError });
