@@ -47,6 +47,7 @@ export function deviceNodeSpec(dir: string, config: DeviceConfig, area: Area, ni
     role: 'storage',
     listen: grid.listen === 'tor' ? { kind: 'tor' } : { kind: 'tcp', port: config.tahoe.tubPort },
     reservedSpace: config.tahoe.reservedSpace,
+    ...(config.tahoe.offerStorage ? {} : { storage: false }),
   };
 }
 

@@ -38,6 +38,8 @@ export interface NodeSpec {
   /** Tor for outbound connections (and onion listening when listen is tor) */
   tor?: TorSettings;
   reservedSpace?: string;
+  /** false: a node that listens but offers no storage ([storage] enabled = false) */
+  storage?: boolean;
 }
 
 function listenFlags(spec: NodeSpec): string[] {
@@ -134,6 +136,7 @@ async function createIn(spec: NodeSpec, runner: Runner, tahoe: TahoeProgram, lab
   const edits: Array<[string, string, string]> = [];
   if (spec.webPort && spec.role === 'introducer') edits.push(['node', 'web.port', `tcp:${spec.webPort}:interface=127.0.0.1`]);
   if (spec.reservedSpace && spec.role === 'storage') edits.push(['storage', 'reserved_space', spec.reservedSpace]);
+  if (spec.storage === false && spec.role === 'storage') edits.push(['storage', 'enabled', 'false']);
   if (spec.tor) {
     // create-client has no --tor-control-port, and without it Tahoe would fall back to 9050/9150,
     // which may be someone else's tor (DESIGN §6, notes/tor-testnet.md §7).

@@ -16,7 +16,12 @@
 //   backup.leaseIntervalDays    days between lease renewals (deep check + add-lease + repair), default 7:
 //                               Tahoe's leases last 31 days, so a renewal is due four times inside one
 //                               (docs/architecture.md, "Verification and leases on their own schedule")
-//   tahoe.reservedSpace         the private node's storage reserved_space, default "1G"
+//   tahoe.reservedSpace         the private node's storage reserved_space, default "1G" (Tahoe honours
+//                               it for immutable shares only: directories' mutable shares are taken
+//                               whatever the reserve)
+//   tahoe.offerStorage          the private node is a storage server for the grid, default true
+//                               (DESIGN §4.1); false for a router with no disk to spare: it still
+//                               backs up, every share of it then on other servers
 //   tahoe.webPorts              the two nodes' web API ports on 127.0.0.1, default 3456 / 3457
 //   tahoe.sftpPorts             the two nodes' SFTP frontends on 127.0.0.1 (mount), default 8022 / 8023
 //   tahoe.serverWaitSeconds     how long to wait for shares.happy servers before failing, default 300
@@ -72,6 +77,7 @@ export const deviceConfigSchema = z
           .string()
           .regex(/^\d+(\.\d+)?\s*([kKMGT]i?B?|B)?$/, 'a size such as 1G or 500MB')
           .default('1G'),
+        offerStorage: z.boolean().default(true),
         webPorts: portPair.default({ private: 3456, public: 3457 }),
         sftpPorts: portPair.default({ private: 8022, public: 8023 }),
         serverWaitSeconds: z.number().int().min(1).max(24 * 3600).default(300),
@@ -80,6 +86,7 @@ export const deviceConfigSchema = z
       .strict()
       .default({
         reservedSpace: '1G',
+        offerStorage: true,
         webPorts: { private: 3456, public: 3457 },
         sftpPorts: { private: 8022, public: 8023 },
         serverWaitSeconds: 300,

@@ -47,7 +47,7 @@ export interface RouterOptions {
   grid?: GridConfig;
   transport?: 'mount' | 'webapi';
   retention?: number;
-  /** let this router's storage server hold shares (default: it runs, but takes none) */
+  /** this router's private node is a storage server, as the image ships it (default: it offers none) */
   holdShares?: boolean;
   /** the router's own disk (its upper layer) is a tmpfs of this many MiB, so it can fill up */
   diskMiB?: number;
@@ -96,10 +96,14 @@ export class SimulatedRouter {
       backup: { intervalHours: 240, retention: options.retention ?? 5 },
       tahoe: {
         // Test routers come and go by the dozen on one shared grid, and a router's shares vanish with
-        // it: a file whose shares sat mostly on lost routers would be unrecoverable for the next test.
-        // So a test router's storage server runs but takes no shares (its reserve exceeds any disk),
-        // unless the test is about routers holding shares (holdShares).
-        reservedSpace: options.holdShares ? '100M' : '1000T',
+        // it: a directory whose shares sat on lost routers would be unrecoverable for the next test
+        // (CI saw it: HTTP 410 UnrecoverableFileError on another file's identity directory). A reserve
+        // cannot keep them off: Tahoe honours reserved_space for immutable shares only, and takes a
+        // directory's mutable shares whatever the reserve. So a test router offers no storage, unless
+        // the test is about routers holding shares (holdShares: backup-storage-down on its own grid;
+        // the e2e image holds shares as shipped).
+        reservedSpace: '100M',
+        offerStorage: options.holdShares === true,
         webPorts: { private: webPrivate!, public: webPublic! },
         sftpPorts: { private: sftpPrivate!, public: sftpPublic! },
         serverWaitSeconds: 60,

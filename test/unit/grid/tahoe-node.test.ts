@@ -1,11 +1,15 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clearStaleRunningProcess, createNode, runFiles, waitUntilAnswering } from '../../../grid/tahoe-node.ts';
 import type { Runner } from '../../../core/runner.ts';
+import { deviceConfigFromGrid } from '../../../core/config/device-config.ts';
+import { deviceNodeSpec } from '../../../grid/device-nodes.ts';
+import { getCfgValue } from '../../../grid/tahoe-cfg.ts';
+import { tcpGrid } from '../../support/grid-fixture.ts';
 
 function nodeDir(t: { teardown: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sysback-node-'));
@@ -135,4 +139,18 @@ test('create-stale-staging: staged creations of a dead sysback are removed, a li
   } } as unknown as Runner;
   await t.throwsAsync(createNode(failing, tahoeOnHost, clientSpec(dir)), { message: /code 1/ });
   t.deepEqual(readdirSync(parent).sort(), [`public.creating-${live.pid}`, 'other.creating-1'].sort());
+});
+
+test('offer-storage: the private node is a storage server by default; tahoe.offerStorage false writes [storage] enabled = false (a reserve cannot keep mutable shares off)', async (t) => {
+  for (const offerStorage of [true, false]) {
+    const parent = nodeDir(t);
+    const dir = path.join(parent, 'private');
+    const config = deviceConfigFromGrid(tcpGrid, { tahoe: { offerStorage } });
+    t.is(config.tahoe.offerStorage, offerStorage);
+    const spec = deviceNodeSpec(dir, config, 'private', 'router');
+    await createNode(creatingRunner([]), tahoeOnHost, spec);
+    const cfg = readFileSync(path.join(dir, 'tahoe.cfg'), 'utf8');
+    t.is(getCfgValue(cfg, 'storage', 'enabled'), offerStorage ? undefined : 'false');
+    t.is(getCfgValue(cfg, 'storage', 'reserved_space'), '1G');
+  }
 });

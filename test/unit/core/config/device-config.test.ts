@@ -36,7 +36,7 @@ test('deviceConfigFromGrid: the grid, its transport, and every default', (t) => 
     grid,
     transport: 'mount',
     backup: { intervalHours: 240, retention: 5, verifyIntervalDays: 30, leaseIntervalDays: 7 },
-    tahoe: { reservedSpace: '1G', webPorts: { private: 3456, public: 3457 }, sftpPorts: { private: 8022, public: 8023 }, serverWaitSeconds: 300, tubPort: 3458 },
+    tahoe: { reservedSpace: '1G', offerStorage: true, webPorts: { private: 3456, public: 3457 }, sftpPorts: { private: 8022, public: 8023 }, serverWaitSeconds: 300, tubPort: 3458 },
   });
   t.is(deviceConfigFromGrid(grid, { transport: 'webapi', backup: { intervalHours: 24 } }).backup.intervalHours, 24);
   t.is(deviceConfigFromGrid(grid, { transport: 'webapi' }).transport, 'webapi');
