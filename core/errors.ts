@@ -96,8 +96,9 @@ export class GridUnreachableError extends SysbackError {
 export class TooFewServersError extends SysbackError {
   readonly connected: number;
   readonly needed: number;
-  constructor(connected: number, needed: number, waitedSeconds: number) {
-    super(`only ${connected} of the ${needed} storage servers needed are connected (waited ${waitedSeconds} s)`, {
+  /** `which`: e.g. " other than this router" */
+  constructor(connected: number, needed: number, waitedSeconds: number, which = '') {
+    super(`only ${connected} of the ${needed} storage servers needed are connected${which} (waited ${waitedSeconds} s)`, {
       hint: 'wait for more servers to come online, or check the introducers and Tor',
       exitCode: EXIT.tooFewServers,
     });

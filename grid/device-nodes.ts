@@ -100,11 +100,19 @@ export async function deviceNodeRunning(ctx: Context, area: Area): Promise<boole
   return runningPid(nodeDir(ctx, area)) !== undefined;
 }
 
-/** Waits for shares.happy storage servers, logging how many are connected; bounded by the config. */
-export async function waitForHappy(ctx: Pick<Context, 'log'>, config: DeviceConfig, api: TahoeClient): Promise<number> {
-  const wanted = config.grid.shares.happy;
+/**
+ * Waits for shares.happy storage servers, and for shares.needed of them other than this router's own
+ * (what a placement that survives the router's loss needs: over Tor the grid's servers appear one by
+ * one, and the router's own server is often the first), logging how many are connected; bounded by
+ * the config.
+ */
+export async function waitForHappy(ctx: Pick<Context, 'log' | 'path'>, config: DeviceConfig, api: TahoeClient): Promise<number> {
+  const { happy, needed } = config.grid.shares;
+  const seconds = config.tahoe.serverWaitSeconds;
+  const ownId = ownNodeId(ctx, 'private');
   return waitWithProgress('storage servers connected', (report) =>
-    api.waitForServers(wanted, config.tahoe.serverWaitSeconds * 1000, (connected) => report(`${connected} of the ${wanted} needed (trying for up to ${config.tahoe.serverWaitSeconds} s)`)),
+    api.waitForServers(happy, seconds * 1000, (connected, others) =>
+      report(`${connected} of the ${happy} needed${connected !== others ? `, ${others} of them other than this router (${needed} needed)` : ''} (trying for up to ${seconds} s)`), { ownId, needed }),
   { say: (line) => ctx.log.info(`  ${line}`) });
 }
 

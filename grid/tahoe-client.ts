@@ -80,6 +80,12 @@ export interface LeaseRenewal {
 
 export type PutBody = Readable | Uint8Array | string;
 
+/** Servers wanted other than one (waitForServers). */
+export interface OthersWanted {
+  ownId: string | undefined;
+  needed: number;
+}
+
 export class TahoeHttpError extends SysbackError {
   readonly status: number;
   constructor(what: string, status: number, reason: string) {
@@ -105,8 +111,12 @@ export interface TahoeClient {
   isUp(): Promise<boolean>;
   connectedServers(): Promise<number>;
   waitUntilUp(timeoutMs: number): Promise<void>;
-  /** Waits for `wanted` connected storage servers; TooFewServersError with the count at the bound. */
-  waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number) => void): Promise<number>;
+  /**
+   * Waits for `wanted` connected storage servers, and with `others`, for `others.needed` of them
+   * other than the server `others.ownId` (the router's own: a placement that survives its loss needs
+   * that many elsewhere); TooFewServersError with the count at the bound.
+   */
+  waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number, others: number) => void, others?: OthersWanted): Promise<number>;
   /** A new mutable directory; its write cap. */
   mkdir(): Promise<string>;
   /** The subdirectory `name` of `dirCap`, made unless it exists; its write cap. */
@@ -174,23 +184,31 @@ export abstract class TahoeClientBase implements TahoeClient {
     }
   }
 
-  async waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number) => void): Promise<number> {
+  async waitForServers(wanted: number, timeoutMs: number, onProgress?: (connected: number, others: number) => void, others?: OthersWanted): Promise<number> {
     const started = Date.now();
-    let last = -1;
+    let last = '';
     for (;;) {
       let connected = 0;
+      let elsewhere = 0;
       try {
-        connected = await this.connectedServers();
+        const servers = (await this.welcome()).servers.filter((s) => s.connected);
+        connected = servers.length;
+        elsewhere = servers.filter((s) => s.nodeid !== others?.ownId).length;
       } catch (error) {
         if (!(error instanceof GridUnreachableError)) throw error;
       }
-      if (connected !== last) onProgress?.(connected);
-      last = connected;
-      if (connected >= wanted) return connected;
-      if (Date.now() - started > timeoutMs) throw new TooFewServersError(connected, wanted, Math.round(timeoutMs / 1000));
+      if (`${connected}/${elsewhere}` !== last) onProgress?.(connected, elsewhere);
+      last = `${connected}/${elsewhere}`;
+      if (connected >= wanted && (!others || elsewhere >= others.needed)) return connected;
+      if (Date.now() - started > timeoutMs) {
+        throw connected >= wanted && others
+          ? new TooFewServersError(elsewhere, others.needed, Math.round(timeoutMs / 1000), ' other than this router')
+          : new TooFewServersError(connected, wanted, Math.round(timeoutMs / 1000));
+      }
       await sleep(this.pollMs);
     }
   }
+
 
   async getBytes(cap: string, name?: string): Promise<Buffer> {
     const chunks: Buffer[] = [];

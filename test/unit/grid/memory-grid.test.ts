@@ -99,3 +99,18 @@ test('faults: an injected uncoordinated write is a 500 once; a stopped node does
   await t.throwsAsync(api.welcome(), { instanceOf: GridUnreachableError });
   t.false(await api.isUp());
 });
+
+test('servers-one-by-one: waiting for servers can also wait for `needed` other than the router\'s own (over Tor the own server is often seen first)', async (t) => {
+  const grid = new MemoryGrid({ servers: ['storage-0', 'storage-1', 'storage-2'] });
+  const api = grid.client({ ownServer: 'router' });
+  grid.stopServer('storage-1');
+  grid.stopServer('storage-2');
+  // router + storage-0: happy 2 is met, but only 1 server other than the router is up
+  t.is(await api.waitForServers(2, 5), 2);
+  const seen: Array<[number, number]> = [];
+  const error = await t.throwsAsync(api.waitForServers(2, 5, (connected, others) => seen.push([connected, others]), { ownId: 'router', needed: 2 }), { instanceOf: TooFewServersError });
+  t.regex(error!.message, /only 1 of the 2 storage servers needed are connected other than this router/);
+  t.deepEqual(seen[0], [2, 1]);
+  setTimeout(() => grid.startServer('storage-2'), 30);
+  t.is(await api.waitForServers(2, 5_000, undefined, { ownId: 'router', needed: 2 }), 3);
+});
