@@ -29,8 +29,7 @@ import { underRoot } from '../core/device-paths.ts';
 import { UserError } from '../core/errors.ts';
 import { compareDevicePaths } from './files-list.ts';
 
-/** Changes whenever the bytes written for the same tree would change; part of the fingerprint. */
-export const ARCHIVE_FORMAT = 'sysback-archive/1 ustar+pax gzip(fixed-header) sorted';
+export { ARCHIVE_FORMAT } from './archive-format.ts';
 
 export const ARCHIVE_NAME = 'SysBackup.tar.gz';
 

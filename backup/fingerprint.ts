@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync } from 'node:fs';
 import { underRoot } from '../core/device-paths.ts';
-import { ARCHIVE_FORMAT } from './archive.ts';
+import { ARCHIVE_FORMAT } from './archive-format.ts';
 import { compareDevicePaths } from './files-list.ts';
 
 function typeOf(stat: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): string {

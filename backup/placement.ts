@@ -5,7 +5,6 @@
 // servers) and says how many other servers hold shares and how many distinct shares they hold.
 import { EXIT, SysbackError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
-import { IDENTITY_FILE } from '../grid/public-area.ts';
 import type { CheckResult, ShareHolder, TahoeClient } from '../grid/tahoe-client.ts';
 
 export interface PlacementVerdict {
@@ -132,6 +131,8 @@ export async function settleIdentityPlacement(
   dirWriteCap: string,
   undo: () => Promise<void> = async () => {},
 ): Promise<Record<string, PlacementVerdict>> {
+  // loaded here: the public area's module brings the OpenPGP code, which a backup run never needs
+  const { IDENTITY_FILE } = await import('../grid/public-area.ts');
   const objects: Record<string, string> = { 'the identity directory': dirWriteCap };
   const file = await api.info(dirWriteCap, IDENTITY_FILE);
   if (file) objects['the identity file'] = file.readCap;

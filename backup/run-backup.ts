@@ -38,10 +38,9 @@ import { digestCap, readState, recordGoodBackup, recordScheduledRun, redatedGood
 import { VERSION } from '../core/version.ts';
 import { deviceOf, type Device, type DeviceContext } from '../grid/device.ts';
 import { ALIAS_PUBLIC, ownNodeId, privateAreaCap, readAliases } from '../grid/device-nodes.ts';
-import { aliasDirectoryOf, cardReadCap, ensureAliasLink, IDENTITY_FILE } from '../grid/public-area.ts';
 import { TahoeHttpError, type TahoeClient } from '../grid/tahoe-client.ts';
 import type { Transport, TransportKind } from '../grid/transport.ts';
-import { createArchiveStream, writeArchive, type ArchiveSummary } from './archive.ts';
+import type { ArchiveSummary } from './archive.ts';
 import { loadBackupList } from './files-list.ts';
 import { fingerprintEntries } from './fingerprint.ts';
 import { acquireLock } from './lock.ts';
@@ -67,6 +66,10 @@ export interface BackupOptions {
   skipLeases?: boolean;
   /** run the full verification and the lease renewal now, due or not */
   upkeep?: boolean;
+  /** the "new" flow's backup (step e): the full verification runs now, due or not (before the first
+      state exists the result is returned, and the flow records it in the state it writes), and the
+      alias is not checked (the flow has just published it, and settles its own record of it in f) */
+  firstBoot?: boolean;
   /** the private area's cap; default: the one the private node keeps */
   privateCap?: string;
   /** device paths (globs) left out of this run's archive, on top of files.txt's own exclusions */
@@ -170,7 +173,7 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
       const renewal = options.skipLeases || !(repair || options.upkeep || leasesDue(ctx, config))
         ? undefined
         : await steps.step('d', 'renew leases', () => scheduledLeases(ctx, device, privateCap, (name, fn) => steps.part('d', name, fn)));
-      await aliasStillOurs(ctx, device, config);
+      if (!options.firstBoot) await aliasStillOurs(ctx, device, config);
       return { status: 'unchanged', latest: redated ?? last, pruned: [], transport: kind, ...(earlyVerify ? { verify: earlyVerify } : {}), ...renewal };
     }
 
@@ -181,6 +184,7 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
       // the web API takes the archive as it is made: compression overlaps the upload in d)
       if (kind === 'webapi') return { kind: 'stream' };
       // the seed's way: SysBackup.tar.gz is made as a file, then rsynced into the mounted area
+      const { writeArchive } = await import('./archive.ts');
       const summary = await writeArchive(ctx.root, list.entries, spool, { explicit: list.explicit, onWarning: warn });
       return { kind: 'file', file: spool, summary };
     });
@@ -291,11 +295,11 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
       if (state) await recordGoodBackup(ctx, latest);
       ctx.log.info(`backup ${name} verified: ${summary.size} bytes, ${summary.entryCount} entries, recoverable without this router`);
       // after the backup is good and recorded: a failure here changes nothing recovery depends on
-      const verifyDue = options.upkeep || scheduledDue(readState(ctx)?.lastVerify, config.backup.verifyIntervalDays, ctx.clock.now()).due;
-      const verify = state && verifyDue ? await steps.part('d', 'verifying every share of the new backup', () => fullVerify(ctx, device, privateCap, cap)) : undefined;
+      const verifyDue = options.upkeep || options.firstBoot || (state !== undefined && scheduledDue(readState(ctx)?.lastVerify, config.backup.verifyIntervalDays, ctx.clock.now()).due);
+      const verify = verifyDue ? await steps.part('d', 'verifying every share of the new backup', () => fullVerify(ctx, device, privateCap, cap)) : undefined;
       const repair = (verify?.ok && verify.detail.includes('not healthy')) === true;
       const renewal = !state || options.skipLeases || !(repair || options.upkeep || leasesDue(ctx, config)) ? undefined : await scheduledLeases(ctx, device, privateCap, (part, fn) => steps.part('d', part, fn));
-      await aliasStillOurs(ctx, device, config);
+      if (!options.firstBoot) await aliasStillOurs(ctx, device, config);
       const result: BackupResult = { status: 'uploaded', generation, latest, pruned, transport: kind, placement, ...(verify ? { verify } : {}), ...renewal };
       return result;
     });
@@ -365,7 +369,8 @@ async function fullVerify(ctx: Context, device: Device, privateCap: string, arch
   }
   if (!outcome.ok) ctx.log.warn(`the full verification failed (it stays due: the next run tries again): ${outcome.detail}`);
   else if (outcome.detail.includes('not healthy')) ctx.log.warn(`the full verification found shares lost or damaged, repairing: ${outcome.detail}`);
-  await recordRun(ctx, 'lastVerify', outcome.ok, outcome.detail);
+  // before the first state exists (the "new" flow's first backup) the flow records it
+  if (readState(ctx)) await recordRun(ctx, 'lastVerify', outcome.ok, outcome.detail);
   return outcome;
 }
 
@@ -384,6 +389,8 @@ async function orphanArchives(api: TahoeClient, privateCap: string, manifest: Ma
   return listed.filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name)).map((e) => e.name);
 }
 
+const WRITE_CAP = /^URI:DIR2(-MDMF)?:/;
+
 type Part = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
 /**
@@ -391,11 +398,18 @@ type Part = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
  * (a write cap there is reduced to its read cap by Tahoe itself), else the one on the recovery card
  * (the router keeps no write cap to its identity directory; renewing leases needs none).
  */
-function identityDirCap(ctx: Context): string | undefined {
+async function identityDirCap(ctx: Context): Promise<string | undefined> {
   const alias = readAliases(ctx)[ALIAS_PUBLIC];
   if (alias) return alias;
+  return cardCap(ctx);
+}
+
+/** The read cap the recovery card prints (the public area's module is loaded only when it is read). */
+async function cardCap(ctx: Context): Promise<string | undefined> {
   const card = ctx.path(DEVICE.recoveryCard);
-  return existsSync(card) ? cardReadCap(readFileSync(card, 'utf8')) : undefined;
+  if (!existsSync(card)) return undefined;
+  const { cardReadCap } = await import('../grid/public-area.ts');
+  return cardReadCap(readFileSync(card, 'utf8'));
 }
 
 /**
@@ -408,7 +422,7 @@ async function renewLeases(ctx: Context, device: Device, privateCap: string, par
     return await part('renewing leases on the private area and the identity', async () => {
       const api = device.client('private');
       const leases = await api.renewLeases(privateCap);
-      const identityDir = identityDirCap(ctx);
+      const identityDir = await identityDirCap(ctx);
       let identityPlacement: Record<string, PlacementVerdict> | undefined;
       if (identityDir) {
         const mine = await api.renewLeases(identityDir);
@@ -431,6 +445,7 @@ async function renewLeases(ctx: Context, device: Device, privateCap: string, par
 
 async function identityVerdicts(api: TahoeClient, ctx: Context, identityDir: string): Promise<Record<string, PlacementVerdict>> {
   const own = ownNodeId(ctx, 'private');
+  const { IDENTITY_FILE } = await import('../grid/public-area.ts');
   const verdicts: Record<string, PlacementVerdict> = { 'the identity directory': recoverableWithout(await api.check(identityDir), own) };
   const file = await api.info(identityDir, IDENTITY_FILE);
   if (file) verdicts['the identity file'] = recoverableWithout(await api.check(file.readCap), own);
@@ -442,14 +457,23 @@ async function relinkOrRemove(api: TahoeClient, dirCap: string, name: string, ca
   else await api.unlink(dirCap, name).catch(() => undefined);
 }
 
-/** Non-fatal: the alias in the public directory still names this router's identity directory. */
+/**
+ * Non-fatal: the alias in the public directory still names this router's identity directory (the
+ * one its recovery card prints). One read when it does; the public area's module (and the OpenPGP
+ * code it brings) is loaded only to re-link a missing alias or report a changed one.
+ */
 async function aliasStillOurs(ctx: Context, device: Device, config: DeviceConfig): Promise<void> {
   try {
     const alias = readState(ctx)?.alias;
-    const card = ctx.path(DEVICE.recoveryCard);
-    const ownReadCap = existsSync(card) ? cardReadCap(readFileSync(card, 'utf8')) : undefined;
+    // the alias file's entry is the card's read cap once a flow succeeded (an older sysback kept a
+    // write cap there: then the card is read)
+    const fromAliases = readAliases(ctx)[ALIAS_PUBLIC];
+    const ownReadCap = fromAliases && !WRITE_CAP.test(fromAliases) ? fromAliases : await cardCap(ctx);
     if (!alias || !ownReadCap) return;
-    const report = await ensureAliasLink(aliasDirectoryOf(device.client('private'), config.grid.publicDirectory), alias, ownReadCap);
+    const api = device.client('private');
+    if ((await api.info(config.grid.publicDirectory, alias))?.readCap === ownReadCap) return;
+    const { aliasDirectoryOf, ensureAliasLink } = await import('../grid/public-area.ts');
+    const report = await ensureAliasLink(aliasDirectoryOf(api, config.grid.publicDirectory), alias, ownReadCap);
     if (report.message) ctx.log.warn(report.message);
   } catch (error) {
     ctx.log.warn(`could not check the alias link in the public directory: ${error instanceof Error ? error.message : String(error)}`);
@@ -458,6 +482,7 @@ async function aliasStillOurs(ctx: Context, device: Device, config: DeviceConfig
 
 async function upload(ctx: Context, list: BackupList, source: ArchiveSource, transport: Transport, privateCap: string, target: string) {
   if (source.kind === 'stream') {
+    const { createArchiveStream } = await import('./archive.ts');
     const stream = createArchiveStream(ctx.root, list.entries, { explicit: list.explicit, onWarning: (message) => ctx.log.warn(message) });
     const cap = await transport.upload(stream, privateCap, target);
     return { cap, summary: await stream.summary };

@@ -145,17 +145,20 @@ export async function recordGoodBackup(ctx: Pick<Context, 'path'>, backup: GoodB
  */
 export async function recordScheduledRun(ctx: Pick<Context, 'path'>, task: ScheduledTask, run: { time: Date; ok: boolean; detail?: string }): Promise<DeviceState> {
   const state = requireState(ctx);
+  const next = { ...state, [task]: scheduledRun(state[task], run) };
+  await writeState(ctx, next);
+  return next;
+}
+
+/** The record of one run of a scheduled task after `previous` (pure): `lastOk` moves only on success. */
+export function scheduledRun(previous: ScheduledRun | undefined, run: { time: Date; ok: boolean; detail?: string }): ScheduledRun {
   const time = run.time.toISOString().replace(/\.\d+Z$/, 'Z');
-  const previousOk = state[task]?.lastOk;
-  const record: ScheduledRun = {
+  return {
     time,
     result: run.ok ? 'ok' : 'failed',
     ...(run.detail ? { detail: run.detail } : {}),
-    ...(run.ok ? { lastOk: time } : previousOk ? { lastOk: previousOk } : {}),
+    ...(run.ok ? { lastOk: time } : previous?.lastOk ? { lastOk: previous.lastOk } : {}),
   };
-  const next = { ...state, [task]: record };
-  await writeState(ctx, next);
-  return next;
 }
 
 /**
@@ -176,6 +179,8 @@ export function configuredState(options: {
   now: Date;
   recovered?: DeviceState['recovered'];
   lastGoodBackup?: GoodBackup;
+  lastVerify?: ScheduledRun;
+  lastLeaseRenewal?: ScheduledRun;
 }): DeviceState {
   return {
     format: STATE_FORMAT,
@@ -184,6 +189,8 @@ export function configuredState(options: {
     configuredAt: options.now.toISOString(),
     ...(options.recovered ? { recovered: options.recovered } : {}),
     ...(options.lastGoodBackup ? { lastGoodBackup: options.lastGoodBackup } : {}),
+    ...(options.lastVerify ? { lastVerify: options.lastVerify } : {}),
+    ...(options.lastLeaseRenewal ? { lastLeaseRenewal: options.lastLeaseRenewal } : {}),
   };
 }
 

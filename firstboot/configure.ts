@@ -4,7 +4,8 @@
 //   b) a new private Tahoe node configured and started (once Tor is ready)   firstboot/steps/b-*.ts
 //   c) the public Tahoe node configured and started
 //   d) the encrypted identity file created in the public area (alias + password)   steps/d-*.ts
-//   e) one instance of the backup to the private area, verified (backup/run-backup.ts)
+//   e) one instance of the backup to the private area, verified (backup/run-backup.ts), with the
+//      full share verification, so the state's schedule of it starts here
 //   f) reboot, opened by the recovery card and the state file                     steps/f-*.ts
 // Each step is timed, logged and reported as a StepEvent (core/steps.ts, flow "configure").
 // Contract: the state file is written only when every step before the reboot succeeded, so an
@@ -48,7 +49,9 @@ export async function runConfigure(ctx: DeviceContext, prompter: Prompter, optio
     return published;
   });
 
-  const backup = await steps.step('e', 'first backup, verified', () => runBackup(ctx, { skipLeases: true }));
+  // verified as every run is, plus the full share verification, so its schedule starts here
+  const backup = await steps.step('e', 'first backup, verified', () => runBackup(ctx, { skipLeases: true, firstBoot: true }));
 
-  await steps.step('f', 'recovery card, then reboot', () => showCardAndReboot(ctx, prompter, { ...identity, lastGoodBackup: backup.latest }, options));
+  await steps.step('f', 'recovery card, then reboot', () =>
+    showCardAndReboot(ctx, prompter, { ...identity, lastGoodBackup: backup.latest, ...(backup.verify ? { verify: backup.verify } : {}) }, options));
 }

@@ -8,7 +8,9 @@
 //   the directory its account is rooted at: `dirCap` must be that `rootCap`.
 // - Upload: what the grid shows at `name` is read before the copy, the area is mounted (at the same
 //   time), rsync copies, the area is unmounted, then the web API is polled at short intervals until
-//   `name` holds a newly linked file of the expected size; its cap is returned from there. A `{file}`
+//   `name` holds a newly linked file of the expected size; its cap is returned from there. A name
+//   that does not exist yet (each generation's) is written in place (grid/rsync.ts `newFile`), and
+//   unlinked again when the copy fails. A `{file}`
 //   source is rsynced directly; a Readable source is first written to a temp file (the seed's way:
 //   the archive is a file before it is copied), removed afterwards.
 // - Download mounts the area and rsyncs the file out into a temp file beside `localFile`, renamed over
@@ -32,7 +34,7 @@ import { createProgress, waitWithProgress, type Say } from '../core/progress.ts'
 import type { Runner } from '../core/runner.ts';
 import { withCleanup } from '../core/signal-cleanup.ts';
 import { copyIntoMount, copyOutOfMount, type RsyncCopy } from './rsync.ts';
-import { areaEntry, removeRsyncTemps, waitForNewLink } from './sftp-settle.ts';
+import { areaEntry, removeNewFile, removeRsyncTemps, waitForNewLink } from './sftp-settle.ts';
 import { mountSshfs, type SshfsMount } from './sshfs.ts';
 import type { Transport, TransferProgress } from './transport.ts';
 import { localSourceSize, splitTargetName, tempBeside } from './webapi-transport.ts';
@@ -162,13 +164,20 @@ export function createMountTransport(options: MountTransportOptions): Transport 
         const beforeRead = areaEntry(api, dirCap, name);
         beforeRead.catch(() => undefined);
         let before: Awaited<typeof beforeRead>;
+        // set once the grid was seen to hold nothing at `name`, right before the in-place copy starts
+        let inPlace = false;
         await mounted(
           async (mnt) => {
             before = await beforeRead;
             // --mkpath creates the parent directories (Tahoe SFTP mkdir makes real Tahoe directories)
-            await copy((onBytes) => copyIntoMount(runner, { mountPoint: mnt, localFile: file, areaPath: name, onBytes }), `copying ${name} into the area`, size, progress);
+            inPlace = before === undefined;
+            await copy((onBytes) => copyIntoMount(runner, { mountPoint: mnt, localFile: file, areaPath: name, newFile: inPlace, onBytes }), `copying ${name} into the area`, size, progress);
           },
-          () => removeRsyncTemps(api, dirCap, name),
+          async () => {
+            await removeRsyncTemps(api, dirCap, name);
+            // a new name was written in place: what a failed copy left there is only ours
+            if (inPlace) await removeNewFile(api, dirCap, name);
+          },
         );
         const started = performance.now();
         const cap = await waitWithProgress(`waiting for the grid to show ${name}`, () =>

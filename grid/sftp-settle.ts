@@ -9,6 +9,7 @@
 //   returns its cap; it polls at short, growing intervals (50 ms up to 500 ms), so it costs about the
 //   time the grid takes and never a fixed sleep; past its bound it throws VerifyError saying what the
 //   grid shows;
+// - `removeNewFile` unlinks what a failed in-place copy to a new name left there; best effort;
 // - `removeRsyncTemps` unlinks the `.NAME.XXXXXX` placeholders an interrupted rsync left (Tahoe links
 //   a file at open); best effort, never throws.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,6 +77,11 @@ export async function waitForNewLink(
     interval = nextPollMs(interval);
     await sleep(interval);
   }
+}
+
+/** Unlinks `name`, which a failed in-place copy to a new name left (partial, or Tahoe's placeholder). Best effort. */
+export async function removeNewFile(api: TahoeWebApi, dirCap: string, name: string): Promise<void> {
+  await api.unlink(dirCap, name).catch(() => undefined);
 }
 
 /** Unlinks rsync temp entries an interrupted copy left beside `name`. */

@@ -11,16 +11,32 @@ import { removeAnswersSecret } from '../../core/config/answers.ts';
 import type { Context } from '../../core/context.ts';
 import { DEVICE } from '../../core/device-paths.ts';
 import type { Prompter } from '../../core/prompter.ts';
-import { configuredState, writeState, type GoodBackup } from '../../core/state.ts';
+import { configuredState, readState, scheduledRun, writeState, type DeviceState, type GoodBackup } from '../../core/state.ts';
 import { recoveryCard } from '../../grid/public-area.ts';
 import type { FlowOptions } from '../flows.ts';
 import { rebootStep } from '../reboot.ts';
 import { settleIdentityDir } from './identity-dir.ts';
 
+/**
+ * The scheduled tasks' records the state starts with. A rerun on a configured router keeps its own
+ * (the first backup recorded into them). A first "new" starts both schedules now: the full
+ * verification ran in e); and every share of the private area and the identity was just written by
+ * this router, and a Tahoe write gives each share a lease, so the leases are new.
+ */
+function schedule(ctx: Context, verify: { ok: boolean; detail: string } | undefined): Pick<DeviceState, 'lastVerify' | 'lastLeaseRenewal'> {
+  const previous = readState(ctx);
+  if (previous) return { ...(previous.lastVerify ? { lastVerify: previous.lastVerify } : {}), ...(previous.lastLeaseRenewal ? { lastLeaseRenewal: previous.lastLeaseRenewal } : {}) };
+  const time = ctx.clock.now();
+  return {
+    ...(verify ? { lastVerify: scheduledRun(undefined, { time, ...verify }) } : {}),
+    lastLeaseRenewal: scheduledRun(undefined, { time, ok: true, detail: 'new leases: the "new" flow wrote the private area and the identity' }),
+  };
+}
+
 export async function showCardAndReboot(
   ctx: Context,
   prompter: Prompter,
-  done: { alias: string; readCap: string; lastGoodBackup: GoodBackup },
+  done: { alias: string; readCap: string; lastGoodBackup: GoodBackup; verify?: { ok: boolean; detail: string } },
   options: Pick<FlowOptions, 'noReboot' | 'answers' | 'answersFile'>,
 ): Promise<void> {
   const card = recoveryCard(done.alias, done.readCap);
@@ -32,7 +48,7 @@ export async function showCardAndReboot(
     // a headless boot's transcript goes to the journal, which must never hold a cap
     prompter.say(`The recovery card is saved in ${DEVICE.recoveryCard} (not shown here: logs keep no caps). Print it.`);
   }
-  await writeState(ctx, configuredState({ mode: 'new', alias: done.alias, now: ctx.clock.now(), lastGoodBackup: done.lastGoodBackup }));
+  await writeState(ctx, configuredState({ mode: 'new', alias: done.alias, now: ctx.clock.now(), lastGoodBackup: done.lastGoodBackup, ...schedule(ctx, done.verify) }));
   settleIdentityDir(ctx, done.readCap);
   for (const line of await removeAnswersSecret(ctx, options.answersFile, options.answers)) ctx.log.info(line);
   await rebootStep(options.noReboot)(ctx, 'the router is configured');

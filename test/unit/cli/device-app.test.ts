@@ -72,5 +72,12 @@ test('starting the device app, and `backup --if-due` with nothing due, load none
 test('a real backup does load its transport and archive code (the check above sees lazy code)', async (t) => {
   const meta = await deviceMetafile();
   const run = loadedWith(meta, outputFor(meta, 'backup/run-backup.ts'));
-  t.true(run.some((i) => i.includes('node_modules/tar/')));
+  t.true(run.some((i) => i.includes('grid/mount-transport.ts')));
+  t.true(loadedWith(meta, outputFor(meta, 'backup/archive.ts')).some((i) => i.includes('node_modules/tar/')));
+});
+
+test('an unchanged backup loads no archive and no OpenPGP code: tar and openpgp come only with the archive made, or the public area reached', async (t) => {
+  const meta = await deviceMetafile();
+  const run = loadedWith(meta, outputFor(meta, 'backup/run-backup.ts'));
+  t.deepEqual(run.filter((i) => /node_modules\/(tar|openpgp)\//.test(i)), []);
 });

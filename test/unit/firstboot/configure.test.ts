@@ -4,7 +4,7 @@ import { CRON_MARKER } from '../../../firstboot/cron-entry.ts';
 import { runConfigure } from '../../../firstboot/configure.ts';
 import { DEVICE } from '../../../core/device-paths.ts';
 import { EXIT, SysbackError } from '../../../core/errors.ts';
-import { readState } from '../../../core/state.ts';
+import { readState, scheduledDue } from '../../../core/state.ts';
 import { ALIAS_PRIVATE, ALIAS_PUBLIC, readAliases } from '../../../grid/device-nodes.ts';
 import { decryptIdentity } from '../../../grid/identity.ts';
 import { MemoryGrid } from '../../../grid/memory-grid.ts';
@@ -42,6 +42,20 @@ test('"new": steps a) to f) in the seed\'s order; configured, identity published
   t.truthy(readState(r.ctx)?.lastGoodBackup);
 });
 
+test('the first cron run after "new" owes no full verification and no lease renewal: both schedules start at configure, and a rerun keeps them', async (t) => {
+  const { r } = await setup(t);
+  await runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions);
+  const state = readState(r.ctx)!;
+  t.is(state.lastVerify?.result, 'ok', 'step e) ran the full verification');
+  t.regex(state.lastVerify?.detail ?? '', /verified/);
+  t.is(state.lastLeaseRenewal?.result, 'ok', 'every share was just written with a lease');
+  t.false(scheduledDue(state.lastVerify, 30, r.clock.now()).due);
+  t.false(scheduledDue(state.lastLeaseRenewal, 7, r.clock.now()).due);
+  await runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions);
+  t.is(readState(r.ctx)!.lastLeaseRenewal?.lastOk, state.lastLeaseRenewal?.lastOk, 'the rerun keeps the record it did not renew');
+  t.truthy(readState(r.ctx)!.lastVerify?.lastOk);
+});
+
 test('a rerun after a failed first backup resumes: same private area, same identity directory, one alias, one cron line', async (t) => {
   const { grid, config, r, operator } = await setup(t);
   grid.inject('put', 500, 'UncoordinatedWriteError', { name: (name) => name?.startsWith('archives/') === true });
@@ -77,6 +91,35 @@ test('an alias another router holds is refused in step d), nothing of theirs cha
   t.is((await operator.info(config.publicDirectory, 'alice'))!.readCap, (await operator.info(theirs))!.readCap);
   t.is(readState(r.ctx), undefined);
   t.truthy(grid);
+});
+
+test('alias "X" is already taken on a configure rerun: a router that published the alias itself resumes, moving the alias to a fresh identity directory', async (t) => {
+  const { config, r, operator } = await setup(t);
+  await runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions);
+  const before = (await operator.info(config.publicDirectory, 'alice'))!.readCap;
+  const privateArea = readAliases(r.ctx)[ALIAS_PRIVATE];
+
+  // configure again on the configured router (as after switching the transport in sysback.json)
+  await runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions);
+  const after = (await operator.info(config.publicDirectory, 'alice'))!.readCap;
+  t.not(after, before, 'the alias names the fresh directory (the old write cap is not on the router)');
+  t.deepEqual((await operator.list(config.publicDirectory)).map((e) => e.name), ['alice'], 'one alias, not a second one');
+  const identity = await decryptIdentity((await operator.getBytes(after, 'identity.asc')).toString(), PASSWORD);
+  t.is(identity.private.dircap as string | undefined, privateArea, 'the same private area, with its generations');
+  t.is(readAliases(r.ctx)[ALIAS_PUBLIC], after);
+  t.true(r.read(DEVICE.recoveryCard).includes(after), 'the new card names the directory the alias names');
+  t.is(pendingIdentityDir(r.ctx), undefined);
+  t.is(readState(r.ctx)?.mode, 'new');
+});
+
+test('a configure rerun whose alias now names another directory (moved by a recovery elsewhere, or vandalised) is still refused', async (t) => {
+  const { config, r, operator } = await setup(t);
+  await runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions);
+  const theirs = (await operator.info(await operator.mkdir()))!.readCap;
+  await operator.link(config.publicDirectory, 'alice', theirs, true);
+  const error = await t.throwsAsync(runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions), { instanceOf: SysbackError });
+  t.regex(error.message, /^step "d\) identity file in the public area" failed/);
+  t.is((await operator.info(config.publicDirectory, 'alice'))!.readCap, theirs, 'nothing of theirs changes');
 });
 
 test('a stolen router holds no write cap to its identity directory: only the read cap is on disk', async (t) => {

@@ -8,6 +8,10 @@ test('rsync runs in its own process group, whole files, parents made; times only
   t.deepEqual(rsyncArgv('/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz', { times: false }), [
     'setsid', 'rsync', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', '/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz',
   ]);
+  // a name that does not exist yet is written in place: no temp file for Tahoe to upload, then rename
+  t.deepEqual(rsyncArgv('/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz', { times: false, inplace: true }), [
+    'setsid', 'rsync', '--inplace', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', '/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz',
+  ]);
   t.deepEqual(rsyncArgv('./archives/x.tar.gz', '/var/lib/sysback/restore/x.tar.gz', { times: true }), [
     'setsid', 'rsync', '--times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', './archives/x.tar.gz', '/var/lib/sysback/restore/x.tar.gz',
   ]);
