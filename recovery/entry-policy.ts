@@ -225,3 +225,40 @@ export function checkArchiveTree(entries: readonly CheckedEntry[]): void {
     }
   }
 }
+
+/**
+ * checkArchiveTree one entry at a time, for a reader that writes each entry as it arrives
+ * (recovery/staged-restore.ts): `add` throws before the entry is written when, with the entries
+ * added so far, checkArchiveTree would refuse the archive (a duplicate, a hard link to anything but
+ * an earlier regular file, an entry below a non-directory, or a non-directory above an earlier
+ * entry). So nothing is ever written through a symlink the archive itself made.
+ */
+export function createTreeCheck(): { add(entry: CheckedEntry): void } {
+  const seen = new Map<string, CheckedEntry>();
+  /** every ancestor of an entry so far (implied directories), with the first entry below it */
+  const below = new Map<string, CheckedEntry>();
+  return {
+    add(entry) {
+      if (seen.has(entry.path)) throw new UnsafeArchiveError(entry.name, `${entry.path} appears twice in the archive`);
+      if (entry.type === 'hardlink') {
+        const target = seen.get(entry.hardlinkTo ?? '');
+        if (!target || target.type !== 'file') {
+          throw new UnsafeArchiveError(entry.name, `hard link to ${entry.hardlinkTo}, which is not a regular file earlier in the archive`);
+        }
+      }
+      if (entry.type !== 'directory') {
+        const child = below.get(entry.path);
+        if (child) throw new UnsafeArchiveError(child.name, `it lies below ${entry.path}, which the archive makes a ${entry.type}, not a directory`);
+      }
+      for (let parent = path.posix.dirname(entry.path); parent !== '/'; parent = path.posix.dirname(parent)) {
+        const above = seen.get(parent);
+        if (above && above.type !== 'directory') {
+          throw new UnsafeArchiveError(entry.name, `it lies below ${parent}, which the archive makes a ${above.type}, not a directory`);
+        }
+        if (below.has(parent)) break; // its ancestors were checked and recorded with it
+        below.set(parent, entry);
+      }
+      seen.set(entry.path, entry);
+    },
+  };
+}

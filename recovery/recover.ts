@@ -11,6 +11,10 @@
 //   g) reboot, opened by the identity re-published for the new directory, the cron line and the
 //      state                                                        steps/g-take-over.ts
 // Each step is timed, logged and reported as a StepEvent (core/steps.ts, flow "recover").
+// With the web API, d)-e) and f) run side by side once the password opened the identity: f) reads
+// the old directory through the public node (already up), while the private node is made, started
+// and given its fresh directory; g) starts when both have ended (a failure of one waits for the
+// other). The mount transport reads through the private node's SFTP account, so there f) follows e).
 // Contract: nothing under the root changes before the password is accepted and the archive verified;
 // the old router's directory is never written; the state is written last, so an interrupted recovery
 // asks again and a rerun resumes (the fresh directory made by an earlier attempt is reused).
@@ -25,10 +29,11 @@ import { RESUME_HINT, type FlowOptions } from '../firstboot/flows.ts';
 import { waitForTor } from '../grid/tor-ready.ts';
 import type { DeviceContext } from '../grid/device.ts';
 import { listAliases } from '../grid/public-area.ts';
+import type { Generation } from '../backup/manifest.ts';
 import { selectIdentity } from './steps/b-select.ts';
 import { askPassword } from './steps/c-password.ts';
-import { installRecoveredKeys } from './steps/d-keys.ts';
-import { openPrivateArea } from './steps/e-private-area.ts';
+import { type BlankPrivateNode, discardBlankPrivateNode, installRecoveredKeys, prepareBlankPrivateNode } from './steps/d-keys.ts';
+import { openPrivateArea, type PrivateArea } from './steps/e-private-area.ts';
 import { extractBackup } from './steps/f-extract.ts';
 import { takeOverAndReboot } from './steps/g-take-over.ts';
 
@@ -55,8 +60,29 @@ export async function runRecover(ctx: DeviceContext, prompter: Prompter, options
 async function recoverSteps(ctx: DeviceContext, prompter: Prompter, options: RecoverOptions, steps: FlowSteps): Promise<void> {
   const { device } = ctx;
   const config = device.config();
+  const early: { blank?: BlankPrivateNode | undefined } = {};
+  try {
+    return await recoverWith(ctx, prompter, options, steps, early);
+  } catch (error) {
+    await discardBlankPrivateNode(ctx, early.blank); // prepared in a), never given keys
+    throw error;
+  }
+}
+
+async function recoverWith(
+  ctx: DeviceContext,
+  prompter: Prompter,
+  options: RecoverOptions,
+  steps: FlowSteps,
+  /** the private node directory a) prepares, until d) has given it its keys */
+  early: { blank?: BlankPrivateNode | undefined },
+): Promise<void> {
+  const { device } = ctx;
+  const config = device.config();
   const { publicApi, aliases } = await steps.step('a', 'public node, aliases listed', async () => {
     if (config.grid.listen === 'tor') await waitForTor(ctx, config);
+    // the private node's directory is made meanwhile (it gets its keys in d), before its first start)
+    if (!options.dryRun) early.blank = prepareBlankPrivateNode(ctx);
     await device.nodes.ensure('public', 'recovering-public');
     const api = await device.nodes.start('public');
     await device.nodes.waitForHappy(api);
@@ -71,22 +97,43 @@ async function recoverSteps(ctx: DeviceContext, prompter: Prompter, options: Rec
   const opened = await steps.step('c', 'password', () => askPassword(prompter, armored));
   prompter.say(`Identity of "${opened.identity.alias}" opened.`);
 
+  const oldCap = opened.identity.private.dircap;
   if (options.dryRun) {
     steps.skip('d', 'decrypted: the private node gets the recovered keys', 'dry run: no node is made or changed');
-  } else {
-    await steps.step('d', 'decrypted: the private node gets the recovered keys', () => installRecoveredKeys(ctx, opened.identity));
-  }
-
-  const oldCap = opened.identity.private.dircap;
-  const area = options.dryRun
-    ? await steps.step('e', 'private area reached, read only (dry run)', async () => ({ api: publicApi, oldCap, newCap: oldCap }))
-    : await steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap));
-
-  const { generation } = await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
-  if (options.dryRun) {
+    const area = await steps.step('e', 'private area reached, read only (dry run)', async () => ({ api: publicApi, oldCap, newCap: oldCap }));
+    await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
     prompter.say('Dry run: nothing under the root was changed.');
     return;
   }
 
+  const privateArea = async () => {
+    await steps.step('d', 'decrypted: the private node gets the recovered keys', async () => {
+      await installRecoveredKeys(ctx, opened.identity, early.blank);
+      early.blank = undefined; // it holds the keys now: a later failure keeps it, a rerun reuses it
+    });
+    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config));
+  };
+  let area: PrivateArea;
+  let generation: Generation;
+  if (config.transport === 'webapi') {
+    // d) and e) (the private node made, started, its fresh directory) overlap f): the old directory
+    // is read through the public node, which is already up; both must end well before g)
+    const [made, restored] = await bothSettled(privateArea(), steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, { api: publicApi, oldCap, newCap: oldCap }, options)));
+    area = made;
+    generation = restored.generation;
+  } else {
+    // the mount transport reads through the private node's SFTP account on the fresh directory
+    area = await privateArea();
+    generation = (await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options))).generation;
+  }
+
   await steps.step('g', 'identity re-published, then reboot', () => takeOverAndReboot(ctx, prompter, opened, publicApi, area, generation, options));
+}
+
+/** Both results, once both have settled (nothing is left running behind a failure); the first failure otherwise. */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
 }

@@ -9,7 +9,8 @@
 //   symlink is refused (UnsafeArchiveError: the restore never writes through a symlink), and an
 //   entry that would replace an existing directory with a non-directory is a UserError (the restore
 //   never deletes a directory tree);
-// - the archive source is opened once per pass (a file path, or a function returning a fresh stream).
+// - the archive source is opened once per pass (a file path, or a function returning a fresh stream);
+//   planEntries plans entries another reader already checked (recovery/staged-restore.ts, one pass).
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -55,12 +56,22 @@ export function openSource(source: ArchiveSource): Readable {
   return typeof source === 'string' ? createReadStream(source) : source();
 }
 
+/** The archive's bytes could not be read (the file or the download failed), as opposed to damage inside them. */
+export class ArchiveReadError extends UserError {}
+
+export interface ReadArchiveOptions {
+  /** on a failure, leave the input flowing (unpiped) instead of destroying it: the caller still
+      reads it to its end (a streamed restore finishes the download's sha256 to tell a damaged
+      download from a hostile archive) */
+  keepInput?: boolean;
+}
+
 /**
  * Reads the archive entry by entry, in order; `onEntry` gets each entry and must consume its data
  * (or leave it: it is drained afterwards). A throw from `onEntry` stops the read and is rethrown;
- * archive damage becomes CorruptError.
+ * archive damage becomes CorruptError, a failing input ArchiveReadError.
  */
-export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEntry) => Promise<void>): Promise<void> {
+export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEntry) => Promise<void>, options: ReadArchiveOptions = {}): Promise<void> {
   const input = openSource(source);
   const parser = new Parser({ strict: true });
   await new Promise<void>((resolve, reject) => {
@@ -70,7 +81,12 @@ export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEn
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
-      input.destroy();
+      if (options.keepInput) {
+        input.unpipe(parser);
+        input.resume();
+      } else {
+        input.destroy();
+      }
       reject(error);
     };
     const damaged = (error: unknown) =>
@@ -92,12 +108,12 @@ export async function readArchive(source: ArchiveSource, onEntry: (entry: ReadEn
         if (!failed) resolve();
       }, fail);
     });
-    input.on('error', (error) => fail(error instanceof SysbackError ? error : new UserError(`cannot read the archive: ${error.message}`)));
+    input.on('error', (error) => fail(error instanceof SysbackError ? error : new ArchiveReadError(`cannot read the archive: ${error.message}`)));
     input.pipe(parser);
   });
 }
 
-async function sha256OfStream(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
+export async function sha256OfStream(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of stream) {
@@ -229,12 +245,21 @@ async function compareWithSystem(root: string, entry: CheckedEntry & { sha256?: 
 export async function planRestore(root: string, source: ArchiveSource, allowed: readonly string[], policy: EntryPolicy = entryPolicy(allowed)): Promise<RestorePlan> {
   const skipped: string[] = [];
   const checked = await readCheckedEntries(source, policy, skipped);
+  return planEntries(root, checked, skipped);
+}
+
+/**
+ * The plan for entries already read and checked (in archive order, files hashed), compared with the
+ * system under `root`; `skipped` names what the read skipped. The entries become the plan's own
+ * (they are extended in place, not copied: a backup may hold tens of thousands).
+ */
+export async function planEntries(root: string, checked: Array<CheckedEntry & { sha256?: string }>, skipped: readonly string[]): Promise<RestorePlan> {
   const replaced = new Set<string>();
   const byPath = new Map<string, PlannedEntry>();
   // parents before children (so `replaced` is known), hard links after the files they name
   const order = [...checked].sort((a, b) => Number(a.type === 'hardlink') - Number(b.type === 'hardlink') || compareDevicePaths(a.path, b.path));
   for (const entry of order) {
-    const planned: PlannedEntry = { ...entry, ...(await compareWithSystem(root, entry, replaced, byPath)), stage: false };
+    const planned = Object.assign(entry, await compareWithSystem(root, entry, replaced, byPath), { stage: false }) as PlannedEntry;
     planned.stage = planned.status !== 'unchanged';
     byPath.set(entry.path, planned);
   }
@@ -244,7 +269,7 @@ export async function planRestore(root: string, source: ArchiveSource, allowed: 
     const target = planned.type === 'hardlink' && planned.stage ? byPath.get(planned.hardlinkTo ?? '') : undefined;
     if (target && !target.stage) Object.assign(target, { stage: true, status: 'changed', changes: ['link'] });
   }
-  const entries = checked.map((e) => byPath.get(e.path)!);
+  const entries = checked as PlannedEntry[];
   const pick = (status: EntryStatus) => entries.filter((e) => e.status === status).map((e) => e.path).sort(compareDevicePaths);
   const staged = entries.filter((e) => e.stage);
   return {

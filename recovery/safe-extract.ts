@@ -51,7 +51,7 @@ import { DEVICE, underRoot } from '../core/device-paths.ts';
 import { CorruptError, NoSpaceError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { Runner } from '../core/runner.ts';
-import { checkArchiveEntry, checkNameLength, entryPolicy, skippedOnRestore } from './entry-policy.ts';
+import { type CheckedEntry, checkArchiveEntry, checkNameLength, entryPolicy, skippedOnRestore } from './entry-policy.ts';
 import { type ArchiveSource, checkParents, type PlannedEntry, planRestore, readArchive, type RestorePlan } from './restore-plan.ts';
 
 export interface RestoreProgress {
@@ -84,6 +84,9 @@ export interface RestoreOptions {
   onProgress?: (progress: RestoreProgress) => void;
 }
 
+/** What putting staged entries into place needs from the options (shared with recovery/staged-restore.ts). */
+export type ApplyOptions = Pick<RestoreOptions, 'root' | 'preserveOwner' | 'onProgress' | 'runner' | 'log'>;
+
 export interface RestoreResult {
   plan: RestorePlan;
   dryRun: boolean;
@@ -93,10 +96,10 @@ export interface RestoreResult {
   space: { neededBytes: number; freeBytes: number };
 }
 
-const RESERVE = 1024 * 1024;
-const BLOCK = 4096;
+export const RESERVE = 1024 * 1024;
+export const BLOCK = 4096;
 
-function isNoSpace(error: unknown): boolean {
+export function isNoSpace(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
@@ -108,7 +111,7 @@ export function spaceNeeded(plan: RestorePlan): { bytes: number; inodes: number 
   return { bytes, inodes: staged.length + 16 };
 }
 
-async function nearestExisting(host: string): Promise<string> {
+export async function nearestExisting(host: string): Promise<string> {
   for (let dir = host; ; dir = path.dirname(dir)) {
     try {
       await lstat(dir);
@@ -135,7 +138,7 @@ export async function checkFreeSpace(host: string, plan: RestorePlan): Promise<{
   return { neededBytes: need.bytes, freeBytes };
 }
 
-function mib(bytes: number): string {
+export function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
@@ -179,14 +182,17 @@ export async function restoreArchive(options: RestoreOptions): Promise<RestoreRe
  * the file system's limits: checked before the first write, so ENAMETOOLONG never strikes midway.
  */
 export function checkHostPathLengths(root: string, staging: string, plan: RestorePlan): void {
-  for (const entry of plan.entries) {
-    checkNameLength(entry.name, underRoot(root, entry.path), 'path on this system');
-    if (entry.stage) checkNameLength(entry.name, stagedPath(staging, entry.path), 'path in the staging area');
-  }
+  for (const entry of plan.entries) checkHostPathLength(root, staging, entry, entry.stage);
+}
+
+/** checkHostPathLengths for one entry (`staged`: it is written to the staging area too). */
+export function checkHostPathLength(root: string, staging: string, entry: CheckedEntry, staged: boolean): void {
+  checkNameLength(entry.name, underRoot(root, entry.path), 'path on this system');
+  if (staged) checkNameLength(entry.name, stagedPath(staging, entry.path), 'path in the staging area');
 }
 
 /** mkdir -p that returns the directories it created (outermost first), so a failure can remove them. */
-async function mkdirTracked(dir: string): Promise<string[]> {
+export async function mkdirTracked(dir: string): Promise<string[]> {
   const missing: string[] = [];
   for (let d = dir; ; d = path.dirname(d)) {
     try {
@@ -202,7 +208,7 @@ async function mkdirTracked(dir: string): Promise<string[]> {
   return missing;
 }
 
-async function removeStaging(staging: string, created: readonly string[]): Promise<void> {
+export async function removeStaging(staging: string, created: readonly string[]): Promise<void> {
   await rm(staging, { recursive: true, force: true });
   for (const dir of [...created].reverse()) {
     if (dir === staging) continue;
@@ -210,14 +216,14 @@ async function removeStaging(staging: string, created: readonly string[]): Promi
   }
 }
 
-function stagedPath(staging: string, devicePath: string): string {
+export function stagedPath(staging: string, devicePath: string): string {
   return path.join(staging, devicePath);
 }
 
 // Per-entry work below uses synchronous fs calls: a configuration backup is thousands of small files
 // and a thread-pool round trip per mkdir/open/chown/rename made the restore 20 times slower than
 // GNU tar. No call blocks for long: file data arrives in parser-sized chunks.
-function setOwner(file: string, entry: PlannedEntry, options: RestoreOptions, isLink: boolean): void {
+export function setOwner(file: string, entry: CheckedEntry, options: Pick<RestoreOptions, 'preserveOwner'>, isLink: boolean): void {
   if (!(options.preserveOwner ?? process.getuid?.() === 0)) return;
   (isLink ? lchownSync : chownSync)(file, entry.uid, entry.gid);
 }
@@ -260,26 +266,34 @@ async function stage(options: RestoreOptions, plan: RestorePlan, staging: string
 }
 
 async function writeStagedFile(target: string, planned: PlannedEntry, data: AsyncIterable<Buffer>, options: RestoreOptions): Promise<void> {
+  const { sha256 } = await writeFileData(target, planned, data, options);
+  if (sha256 !== planned.sha256) {
+    throw new CorruptError(`the archive changed while it was being restored (${planned.name}); nothing was changed`);
+  }
+}
+
+/** Writes one file's data to `target` (a new file in the staging area) with the entry's owner, mode and mtime; returns its sha256 and size. */
+export async function writeFileData(target: string, entry: CheckedEntry, data: AsyncIterable<Buffer>, options: Pick<RestoreOptions, 'preserveOwner'>): Promise<{ sha256: string; size: number }> {
   const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     const hash = createHash('sha256');
+    let size = 0;
     for await (const chunk of data) {
       hash.update(chunk);
+      size += chunk.length;
       for (let written = 0; written < chunk.length; ) written += writeSync(fd, chunk, written);
     }
-    if (hash.digest('hex') !== planned.sha256) {
-      throw new CorruptError(`the archive changed while it was being restored (${planned.name}); nothing was changed`);
-    }
-    if (options.preserveOwner ?? process.getuid?.() === 0) fchownSync(fd, planned.uid, planned.gid);
-    fchmodSync(fd, planned.mode); // after chown, which clears setuid/setgid
-    futimesSync(fd, planned.mtime, planned.mtime);
+    if (options.preserveOwner ?? process.getuid?.() === 0) fchownSync(fd, entry.uid, entry.gid);
+    fchmodSync(fd, entry.mode); // after chown, which clears setuid/setgid
+    futimesSync(fd, entry.mtime, entry.mtime);
+    return { sha256: hash.digest('hex'), size };
   } finally {
     closeSync(fd);
   }
 }
 
 /** Phase 4: renames staged entries over their targets; returns how many were put in place. */
-async function moveIntoPlace(options: RestoreOptions, plan: RestorePlan, staging: string): Promise<number> {
+export async function moveIntoPlace(options: ApplyOptions, plan: RestorePlan, staging: string): Promise<number> {
   const { root } = options;
   const toMove = plan.entries.filter((e) => e.status !== 'unchanged').sort((a, b) => compareDevicePaths(a.path, b.path));
   // the second check, for every entry before the first rename: the system may have changed since
@@ -322,7 +336,7 @@ function mkdirParents(root: string, devicePath: string): void {
 }
 
 /** Puts one staged file or symlink in place atomically (same filesystem: one rename). */
-function renameInto(staged: string, target: string, entry: PlannedEntry, options: RestoreOptions): void {
+function renameInto(staged: string, target: string, entry: PlannedEntry, options: ApplyOptions): void {
   try {
     renameSync(staged, target);
     return;
@@ -350,7 +364,7 @@ function renameInto(staged: string, target: string, entry: PlannedEntry, options
 }
 
 /** Owner, mode and mtime of the archive's directories, deepest first (moves touch parents' mtimes). */
-async function applyDirectoryMetadata(root: string, plan: RestorePlan, options: RestoreOptions): Promise<void> {
+export async function applyDirectoryMetadata(root: string, plan: RestorePlan, options: ApplyOptions): Promise<void> {
   const dirs = plan.entries.filter((e) => e.type === 'directory').sort((a, b) => compareDevicePaths(b.path, a.path));
   for (const dir of dirs) {
     const host = underRoot(root, dir.path);
@@ -362,6 +376,6 @@ async function applyDirectoryMetadata(root: string, plan: RestorePlan, options: 
 }
 
 /** Flushes the filesystem holding `dir` (`sync -f`, i.e. syncfs) when a runner is available. */
-async function flush(options: RestoreOptions, dir: string): Promise<void> {
+export async function flush(options: Pick<RestoreOptions, 'runner'>, dir: string): Promise<void> {
   await options.runner?.run(['sync', '-f', dir]);
 }

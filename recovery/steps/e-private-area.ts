@@ -20,9 +20,9 @@ export interface PrivateArea {
   newCap: string;
 }
 
-export async function openPrivateArea(ctx: DeviceContext, oldCap: string): Promise<PrivateArea> {
+/** `config`: the device config the recovery started with (step f) may restore another one meanwhile). */
+export async function openPrivateArea(ctx: DeviceContext, oldCap: string, config = ctx.device.config()): Promise<PrivateArea> {
   const { device } = ctx;
-  const config = device.config();
   let api = await device.nodes.start('private');
   await device.nodes.waitForHappy(api);
   let newCap = readAliases(ctx)[ALIAS_PRIVATE];

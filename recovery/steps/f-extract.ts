@@ -3,20 +3,21 @@
 // back to the archives listing and this image's files.txt), the generation chosen (the answers'
 // `generation` / `notAfter`, or the person's choice from a list showing each generation's time and
 // host, the newest by default; order from the manifest's sequence, never from names or the clock),
-// free space checked, the archive downloaded through the transport and its sha256 checked against
-// the manifest. When the newest cannot be downloaded or verified, the next older one is tried, with
+// then in one pass (recovery/staged-restore.ts) the archive downloaded (streamed from the web API; the
+// mount transport copies it out with rsync first), its sha256 computed and every entry checked and
+// written into the staging area, never the root; only when the sha256 matches the manifest's is the
+// plan made. When the newest cannot be downloaded or verified, the next older one is tried, with
 // a line saying so each time; the step fails only when none can be read (an explicitly chosen
-// generation is never swapped for another). Before writing, the restore is reviewed against this
+// generation is never swapped for another). Before anything reaches the root, the plan is reviewed against this
 // image's own files.txt: paths the backup adds beyond it and setuid/setgid files are shown and need
 // a typed yes (headless: `restoreBeyondList: true`); without it only the image's list is restored.
-// Then restored to the root safely (recovery/safe-extract.ts: staging, refusals, move into place).
-// Any download is removed whatever happens. `--dry-run` lists what would change and stops there.
+// Then the staged entries are moved into place (recovery/safe-extract.ts's move phase). Staging and
+// any download are removed whatever happens. `--dry-run` lists what would change and stops there.
 // After the restore the router's own config is merged back (this image keeps its tahoe ports).
-import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { validateDeviceConfig, writeDeviceConfig, type DeviceConfig } from '../../core/config/device-config.ts';
 import { DEVICE } from '../../core/device-paths.ts';
@@ -27,8 +28,9 @@ import { ARCHIVES_DIR, GENERATION_NAME, MANIFEST_NAME, generationChoices, parseM
 import type { FlowOptions } from '../../firstboot/flows.ts';
 import type { DeviceContext } from '../../grid/device.ts';
 import type { TahoeClient } from '../../grid/tahoe-client.ts';
-import { describePlan, reviewPlan, type PlanReview } from '../restore-plan.ts';
-import { restoreArchive, type RestoreResult } from '../safe-extract.ts';
+import { ArchiveReadError, describePlan, reviewPlan, type PlanReview } from '../restore-plan.ts';
+import type { RestoreResult } from '../safe-extract.ts';
+import { ArchiveMismatchError, stageArchive, type StagedRestore } from '../staged-restore.ts';
 import type { PrivateArea } from './e-private-area.ts';
 
 /** The manifest of the old private area; a damaged one falls back to the archives listing. */
@@ -100,51 +102,87 @@ async function chooseGenerations(prompter: Prompter, generations: OrderedGenerat
   return answer === '1' ? olderFrom(chosen) : [chosen];
 }
 
-/** Downloads `generation` into `archive` and checks its sha256; throws when it cannot be read or verified. */
-async function downloadVerified(ctx: DeviceContext, area: PrivateArea, generation: Generation, archive: string, options: FlowOptions): Promise<void> {
+/** The bytes of `generation` as a stream, and how to release what reading them holds. */
+interface OpenedArchive {
+  input: Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `generation` for reading. The web API (and a dry run, through the public node: no private
+ * node, no SFTP account) streams it straight from the grid; the mount transport copies it out of the
+ * mounted area with rsync first (the seed's way), into `workDir`, and reads that file.
+ */
+async function openArchive(ctx: DeviceContext, area: PrivateArea, generation: Generation, workDir: string, options: FlowOptions): Promise<OpenedArchive> {
   const { device } = ctx;
-  const config = device.config();
-  const fs = await statfs(path.dirname(archive));
+  const name = `${ARCHIVES_DIR}/${generation.name}`;
+  if (options.dryRun || device.config().transport === 'webapi') {
+    const input = await area.api.get(area.newCap, name);
+    return { input, close: async () => void input.destroy() };
+  }
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const archive = path.join(workDir, generation.name);
+  const fs = await statfs(workDir);
   if (fs.bavail * fs.bsize < generation.size + 1024 * 1024) {
     throw new NoSpaceError(`${generation.size} bytes are needed to download the backup, ${fs.bavail * fs.bsize} are free`);
   }
-  // a dry run reads the old directory through the public node's web API: no private node, no SFTP account
-  const transport = options.dryRun ? device.transport('webapi', 'public', area.newCap) : device.transport(config.transport, 'private', area.newCap);
+  const transport = device.transport('mount', 'private', area.newCap);
   try {
-    await transport.download(area.newCap, `${ARCHIVES_DIR}/${generation.name}`, archive);
+    await transport.download(area.newCap, name, archive);
+  } catch (error) {
+    rmSync(archive, { force: true });
+    throw error;
   } finally {
     await transport.close();
   }
-  if (generation.sha256) {
-    // streamed: a backup may be hundreds of MB and must not sit in memory
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(archive), hash);
-    const got = hash.digest('hex');
-    if (got !== generation.sha256) throw new CorruptError(`the downloaded backup does not match its manifest (sha256 ${got.slice(0, 12)}…)`);
-  }
+  const input = createReadStream(archive);
+  return {
+    input,
+    close: async () => {
+      input.destroy();
+      rmSync(archive, { force: true });
+    },
+  };
 }
 
 function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Tries each candidate in turn (newest first); the first one downloaded and verified wins. */
-async function firstReadable(ctx: DeviceContext, prompter: Prompter, area: PrivateArea, candidates: OrderedGeneration[], workDir: string, options: FlowOptions): Promise<{ generation: OrderedGeneration; archive: string }> {
+/**
+ * Tries each candidate in turn (newest first): downloaded, hashed and staged in one pass
+ * (recovery/staged-restore.ts); the first whose bytes are the manifest's wins. A generation that
+ * cannot be downloaded, or whose bytes are not the manifest's, gives way to the next older one; a
+ * verified archive that is refused (hostile, damaged when written, no space) stops the restore.
+ */
+async function firstStaged(ctx: DeviceContext, prompter: Prompter, area: PrivateArea, candidates: OrderedGeneration[], workDir: string, options: FlowOptions): Promise<{ generation: OrderedGeneration; staged: StagedRestore }> {
   let last: unknown;
   for (const [i, generation] of candidates.entries()) {
-    const archive = path.join(workDir, generation.name);
     prompter.say(`Restoring ${generation.name} (${generation.size} bytes, made ${generation.created || 'at an unknown time'} on ${generation.host}).`);
+    let opened: OpenedArchive | undefined;
     try {
-      await downloadVerified(ctx, area, generation, archive, options);
-      return { generation, archive };
+      opened = await openArchive(ctx, area, generation, workDir, options);
+      const staged = await stageArchive({
+        root: ctx.root,
+        input: opened.input,
+        allowed: generation.patterns,
+        ...(generation.sha256 ? { expectedSha256: generation.sha256 } : {}),
+        minimumBytes: generation.size,
+        dryRun: Boolean(options.dryRun),
+        log: ctx.log,
+        runner: ctx.runner,
+      });
+      return { generation, staged };
     } catch (error) {
-      if (error instanceof NoSpaceError) throw error;
+      const unreadable = opened === undefined || error instanceof ArchiveMismatchError || error instanceof ArchiveReadError;
+      if (error instanceof NoSpaceError || !unreadable) throw error;
       last = error;
-      rmSync(archive, { force: true });
       const next = candidates[i + 1];
       const line = `${generation.name} cannot be read or verified (${reason(error)})${next ? `; trying the older ${next.name}` : ''}`;
       ctx.log.warn(line);
       if (prompter.kind === 'console') prompter.say(line);
+    } finally {
+      await opened?.close();
     }
   }
   if (candidates.length === 1) throw last;
@@ -204,27 +242,25 @@ export async function extractBackup(ctx: DeviceContext, prompter: Prompter, area
   const workDir = ctx.path(`${DEVICE.stateDir}/restore`);
   let generation: OrderedGeneration;
   let restore: RestoreResult;
+  let staged: StagedRestore | undefined;
   try {
-    mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const found = await firstReadable(ctx, prompter, area, candidates, workDir, options);
+    const found = await firstStaged(ctx, prompter, area, candidates, workDir, options);
     generation = found.generation;
-    const base = { root: ctx.root, source: found.archive, log: ctx.log, runner: ctx.runner };
-    const dry = await restoreArchive({ ...base, allowed: generation.patterns, dryRun: true });
+    staged = found.staged;
     const image = imagePatterns(ctx);
     if (!image) ctx.log.warn(`this root has no ${DEVICE.filesList}: the backup's own list is restored, with nothing to review it against`);
-    const review = image ? reviewPlan(dry.plan, image) : { beyondList: [], setid: [] };
+    const review = image ? reviewPlan(staged.plan, image) : { beyondList: [], setid: [] };
     const flagged = review.beyondList.length > 0 || review.setid.length > 0;
     if (options.dryRun) {
-      for (const line of describePlan(dry.plan)) process.stdout.write(`${line}\n`);
+      for (const line of describePlan(staged.plan)) process.stdout.write(`${line}\n`);
       for (const p of review.beyondList) process.stdout.write(`beyond this image's files.txt (needs a typed yes): ${p}\n`);
       for (const f of review.setid) process.stdout.write(`setuid/setgid (needs a typed yes): ${f.path} (mode ${f.mode})\n`);
-      return { generation, restore: dry };
+      return { generation, restore: { plan: staged.plan, dryRun: true, applied: 0, space: { neededBytes: 0, freeBytes: 0 } } };
     }
     const all = !flagged || (await approveBeyondList(prompter, review, options));
-    restore = all
-      ? await restoreArchive({ ...base, allowed: generation.patterns })
-      : await restoreArchive({ ...base, allowed: image!, skipUnlisted: true });
+    restore = all ? await staged.apply() : await staged.apply({ only: image! });
   } finally {
+    await staged?.discard();
     rmSync(workDir, { recursive: true, force: true });
   }
   await mergeRestoredConfig(ctx, config);
