@@ -2,4 +2,4 @@
 // unchanged path) does not load the archive writer and its tar code (backup/archive.ts re-exports it).
 
 /** Changes whenever the bytes written for the same tree would change; part of the fingerprint. */
-export const ARCHIVE_FORMAT = 'sysback-archive/1 ustar+pax gzip(fixed-header) sorted';
+export const ARCHIVE_FORMAT = 'sysback-archive/2 ustar+pax gzip-3(fixed-header) sorted';

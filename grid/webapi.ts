@@ -4,9 +4,12 @@
 // answer is a GridUnreachableError; an HTTP error from Tahoe is a TahoeHttpError with Tahoe's own
 // one-line reason; bodies are streamed, never buffered whole; Tahoe's JSON (`[type, data]` tuples,
 // check results) is decoded here into the client's types and goes no further.
-import { PassThrough, Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { PassThrough, Readable, pipeline as pipelineCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GridUnreachableError } from '../core/errors.ts';
+import { GridUnreachableError, SysbackError } from '../core/errors.ts';
 import {
   placementFromSharemap,
   TahoeClientBase,
@@ -22,6 +25,17 @@ import {
 } from './tahoe-client.ts';
 
 export { TahoeHttpError, type CheckResult, type DirEntry, type NodeInfo, type ServerStatus, type Welcome } from './tahoe-client.ts';
+
+/** A whole (small) answer body as text. */
+function readText(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => parts.push(chunk));
+    response.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    response.on('error', reject);
+    response.on('aborted', () => reject(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+  });
+}
 
 function enc(cap: string): string {
   return encodeURIComponent(cap);
@@ -107,6 +121,45 @@ export function decodeCheck(json: Json): CheckResult {
   };
 }
 
+/** Decodes an HTTP/1.1 chunked body as it arrives (hands out slices of the bytes given; copies nothing). */
+export class ChunkedDecoder {
+  private state: 'size' | 'data' | 'crlf' | 'done' = 'size';
+  private line = '';
+  private left = 0;
+
+  feed(bytes: Buffer, emit: (slice: Buffer) => void): 'more' | 'done' {
+    let at = 0;
+    while (at < bytes.length && this.state !== 'done') {
+      if (this.state === 'size' || this.state === 'crlf') {
+        const newline = bytes.indexOf(0x0a, at);
+        const upTo = newline < 0 ? bytes.length : newline;
+        if (this.state === 'size') this.line += bytes.toString('latin1', at, upTo);
+        at = newline < 0 ? bytes.length : newline + 1;
+        if (newline < 0) break;
+        if (this.state === 'crlf') {
+          this.state = 'size';
+          continue;
+        }
+        const count = Number.parseInt(this.line.split(';')[0]!.trim(), 16);
+        this.line = '';
+        if (!Number.isFinite(count) || count < 0) throw new TahoeHttpError('download', 0, 'the node sent a malformed chunked body');
+        if (count === 0) this.state = 'done';
+        else {
+          this.left = count;
+          this.state = 'data';
+        }
+      } else {
+        const take = Math.min(this.left, bytes.length - at);
+        emit(bytes.subarray(at, at + take));
+        at += take;
+        this.left -= take;
+        if (this.left === 0) this.state = 'crlf';
+      }
+    }
+    return this.state === 'done' ? 'done' : 'more';
+  }
+}
+
 export class TahoeWebApi extends TahoeClientBase {
   readonly base: string;
   constructor(webPort: number | string, host = '127.0.0.1') {
@@ -118,25 +171,86 @@ export class TahoeWebApi extends TahoeClientBase {
     return this.base;
   }
 
-  private async request(what: string, url: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Response> {
-    let response: Response;
+  /**
+   * One HTTP exchange with the node (node:http, not fetch: fetch's Readable.toWeb bridge queued up
+   * to 16,384 chunks of a request body whatever the socket said, so an upload's memory grew with the
+   * archive). A streamed body goes through pipeline(), so the socket's backpressure reaches the
+   * archive; a non-2xx answer is a TahoeHttpError with the last line of Tahoe's text.
+   */
+  private request(what: string, url: string, init: { method?: string; body?: Readable | Uint8Array | string; redirectIsAnswer?: boolean } = {}): Promise<IncomingMessage> {
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const body = init.body;
+      const headers: Record<string, string | number> = {};
+      if (typeof body === 'string' || body instanceof Uint8Array) headers['content-length'] = Buffer.byteLength(body);
+      else if (body) headers['transfer-encoding'] = 'chunked';
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(this.unreachable(what, error));
+      };
+      const req = httpRequest(url, { method: init.method ?? 'GET', headers }, (response) => {
+        const status = response.statusCode ?? 0;
+        // node:http follows no redirect (fetch did): a started operation (`t=start-deep-check`) answers
+        // 302 to its status page, which the caller polls itself
+        if ((status >= 200 && status < 300) || (init.redirectIsAnswer === true && status >= 300 && status < 400)) {
+          settled = true;
+          resolve(response);
+          return;
+        }
+        readText(response).then(
+          (text) => {
+            settled = true;
+            reject(new TahoeHttpError(what, status, (text.trim().split('\n').slice(-1)[0] ?? '').slice(0, 300)));
+          },
+          () => {
+            settled = true;
+            reject(new TahoeHttpError(what, status, ''));
+          },
+        );
+      });
+      req.on('error', fail);
+      if (body instanceof Readable) {
+        // the source's own error wins: pipeline destroys the request with it
+        pipelineCallback(body, req, (error) => {
+          if (error) fail(body.errored ?? error);
+        });
+      } else {
+        req.end(body);
+      }
+    });
+  }
+
+  /** A socket error before or while an answer came as a GridUnreachableError; other errors as they are. */
+  private unreachable(what: string, error: unknown): Error {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|ERR_STREAM_PREMATURE_CLOSE)$/.test(code)) {
+      return new GridUnreachableError(`the Tahoe node at ${this.base} does not answer (${code}) during ${what}`);
+    }
+    return error instanceof Error ? error : new Error(String(error));
+  }
+
+  private async text(what: string, response: IncomingMessage): Promise<string> {
     try {
-      response = await fetch(url, init);
+      return await readText(response);
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new GridUnreachableError(`the Tahoe node at ${this.base} does not answer (${cause}) during ${what}`);
+      throw this.lostDuring(what, error);
     }
-    if (!response.ok) {
-      const body = (await response.text().catch(() => '')).trim().split('\n').slice(-1)[0] ?? '';
-      throw new TahoeHttpError(what, response.status, body.slice(0, 300));
+  }
+
+  private async json(what: string, response: IncomingMessage): Promise<Json> {
+    const text = await this.text(what, response);
+    try {
+      return JSON.parse(text) as Json;
+    } catch {
+      throw new TahoeHttpError(what, response.statusCode ?? 0, 'the node answered with something that is not JSON');
     }
-    return response;
   }
 
   /** The node's welcome page (servers, introducers). */
   async welcome(): Promise<Welcome> {
     const res = await this.request('status', `${this.base}/?t=json`);
-    return decodeWelcome(await res.json());
+    return decodeWelcome(await this.json('status', res));
   }
 
   async servers(): Promise<ServerStatus[]> {
@@ -151,21 +265,20 @@ export class TahoeWebApi extends TahoeClientBase {
   /** Creates a new mutable directory; returns its write cap. */
   async mkdir(): Promise<string> {
     const res = await this.request('mkdir', `${this.base}/uri?t=mkdir`, { method: 'POST' });
-    return (await res.text()).trim();
+    return (await this.text('mkdir', res)).trim();
   }
 
   /** Creates (or returns the existing) subdirectory `name` of `dirCap`; returns its write cap. */
   async mkdirIn(dirCap: string, name: string): Promise<string> {
     const res = await this.request('mkdir', `${this.base}/uri/${enc(dirCap)}/${encPath(name)}?t=mkdir`, { method: 'POST' });
-    return (await res.text()).trim();
+    return (await this.text('mkdir', res)).trim();
   }
 
   /** Uploads `body` (streamed) as an immutable file; returns its cap. With `dirCap`, links it as `name`. */
   async put(body: PutBody, target?: { dirCap: string; name: string }): Promise<string> {
     const url = target ? `${this.base}/uri/${enc(target.dirCap)}/${encPath(target.name)}` : `${this.base}/uri`;
-    const stream = body instanceof Readable ? (Readable.toWeb(body) as unknown as ReadableStream) : body;
-    const res = await this.request('upload', url, { method: 'PUT', body: stream as BodyInit, duplex: 'half' });
-    return (await res.text()).trim();
+    const res = await this.request('upload', url, { method: 'PUT', body });
+    return (await this.text('upload', res)).trim();
   }
 
   /** Uploads a mutable file (SDMF/MDMF); returns its write cap. */
@@ -173,30 +286,138 @@ export class TahoeWebApi extends TahoeClientBase {
     const url = target
       ? `${this.base}/uri/${enc(target.dirCap)}/${encPath(target.name)}?format=MDMF`
       : `${this.base}/uri?format=MDMF`;
-    const res = await this.request('upload', url, { method: 'PUT', body: body as BodyInit });
-    return (await res.text()).trim();
+    const res = await this.request('upload', url, { method: 'PUT', body });
+    return (await this.text('upload', res)).trim();
   }
 
-  /** Streams a file's bytes. */
+  /** Streams a file's bytes (as Tahoe sends them: node:http decodes no Content-Encoding). */
   async get(cap: string, name?: string): Promise<Readable> {
-    // A child is fetched by its own cap: by name, Tahoe labels `*.gz` with Content-Encoding: gzip and
-    // fetch() would hand back the *decompressed* bytes, so a backup would not match its sha256.
-    const target = name ? await this.childCap(cap, name) : cap;
-    const res = await this.request('download', `${this.base}/uri/${enc(target)}`);
-    if (!res.body) throw new TahoeHttpError('download', res.status, 'empty body');
-    const body = Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]);
-    // a node that dies mid-body ends the stream with undici's bare TypeError("terminated"): say what it is
-    const out = new PassThrough();
+    // by name, Tahoe labels `*.gz` with Content-Encoding: gzip; node:http hands back the bytes as
+    // sent, which are the stored file's, so the name can be asked for directly
+    const url = name ? `${this.base}/uri/${enc(cap)}/${encPath(name)}` : `${this.base}/uri/${enc(cap)}`;
+    const body = await this.request('download', url);
+    // a node that dies mid-body ends the stream with a bare "aborted" (ECONNRESET): say what it is
+    const out = new PassThrough({ highWaterMark: 64 * 1024 });
     body.on('error', (error) => out.destroy(this.lostDuring('download', error)));
+    body.on('aborted', () => out.destroy(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))));
     out.on('close', () => body.destroy()); // a reader that gives up releases the connection
     return body.pipe(out);
   }
 
+  /**
+   * sha256 and size of what the grid returns for a file, hashed as it streams. A plain HTTP/1.1 GET
+   * on a socket read into ONE reused buffer (net's `onread`): each chunk is hashed before the next
+   * read, so the read-back allocates nothing per chunk (a buffer per socket read made the process
+   * hold tens of MB of dead buffers until a garbage collection came).
+   */
+  override async digest(cap: string, name?: string): Promise<{ sha256: string; size: number }> {
+    const target = new URL(name ? `${this.base}/uri/${enc(cap)}/${encPath(name)}` : `${this.base}/uri/${enc(cap)}`);
+    const host = target.hostname;
+    const port = Number(target.port || 80);
+    return new Promise((resolve, reject) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      let head: Buffer | undefined = Buffer.alloc(0);
+      let status = 0;
+      let length: number | undefined;
+      let chunked: ChunkedDecoder | undefined;
+      let errorText = '';
+      let received = 0;
+      let done = false;
+      const finish = (error?: Error) => {
+        if (done) return;
+        done = true;
+        socket.destroy();
+        if (error) reject(error);
+        else resolve({ sha256: hash.digest('hex'), size });
+      };
+      const ok = () => status >= 200 && status < 300;
+      const emit = (bytes: Buffer) => {
+        if (!ok()) {
+          if (errorText.length < 65536) errorText += bytes.toString('utf8');
+          return;
+        }
+        hash.update(bytes);
+        size += bytes.length;
+      };
+      const body = (bytes: Buffer) => {
+        if (chunked) {
+          if (chunked.feed(bytes, emit) === 'done') complete();
+          return;
+        }
+        emit(bytes);
+        received += bytes.length;
+        if (length !== undefined && received >= length) complete();
+      };
+      const complete = () => {
+        if (!ok()) return finish(new TahoeHttpError('download', status, (errorText.trim().split('\n').slice(-1)[0] ?? '').slice(0, 300)));
+        if (length !== undefined && received !== length) return finish(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+        finish();
+      };
+      const read = (count: number, buffer: Uint8Array): boolean => {
+        if (done) return false;
+        const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, count);
+        if (!head) {
+          body(bytes);
+          return true;
+        }
+        head = Buffer.concat([head, bytes]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (head.length > 65536) finish(new TahoeHttpError('download', 0, 'the node sent no end of its headers'));
+          return true;
+        }
+        const lines = head.subarray(0, end).toString('latin1').split('\r\n');
+        const rest = head.subarray(end + 4);
+        head = undefined;
+        status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
+        for (const line of lines.slice(1)) {
+          const colon = line.indexOf(':');
+          const key = line.slice(0, colon).trim().toLowerCase();
+          const value = line.slice(colon + 1).trim();
+          if (key === 'content-length') length = Number(value);
+          if (key === 'transfer-encoding' && /chunked/i.test(value)) chunked = new ChunkedDecoder();
+        }
+        if (chunked) length = undefined;
+        if (length === 0) complete();
+        else if (rest.length > 0) body(rest);
+        return true;
+      };
+      const socket: Socket = connect({
+        host,
+        port,
+        onread: {
+          buffer: Buffer.allocUnsafe(64 * 1024),
+          callback: (count: number, buffer: Uint8Array) => {
+            try {
+              return read(count, buffer);
+            } catch (error) {
+              finish(error instanceof Error ? error : new Error(String(error)));
+              return false;
+            }
+          },
+        },
+      });
+      socket.on('connect', () => socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`));
+      socket.on('error', (error) => finish(head ? this.unreachable('download', error) : this.lostDuring('download', error)));
+      socket.on('end', () => {
+        if (done) return;
+        if (head) return finish(new GridUnreachableError(`the Tahoe node at ${this.base} closed the connection before answering the download`));
+        // without a length or chunks, the end of the connection is the end of the body
+        if (!chunked && length === undefined) return complete();
+        if (!ok()) return complete();
+        finish(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+      });
+      socket.on('close', () => finish(this.lostDuring('download', Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))));
+    });
+  }
+
   /** A body that broke off (the node stopped answering mid-reply) as a GridUnreachableError; other errors as they are. */
   private lostDuring(what: string, error: unknown): Error {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    if (error instanceof TypeError && (error.message === 'terminated' || cause?.startsWith('UND_ERR'))) {
-      return new GridUnreachableError(`the Tahoe node at ${this.base} stopped answering during ${what} (${cause ?? error.message})`);
+    if (error instanceof SysbackError) return error;
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE' || (error instanceof Error && error.message === 'aborted')) {
+      return new GridUnreachableError(`the Tahoe node at ${this.base} stopped answering during ${what} (${code ?? 'aborted'})`);
     }
     return error instanceof Error ? error : new Error(String(error));
   }
@@ -206,9 +427,7 @@ export class TahoeWebApi extends TahoeClientBase {
     const url = name ? `${this.base}/uri/${enc(cap)}/${encPath(name)}?t=json` : `${this.base}/uri/${enc(cap)}?t=json`;
     try {
       const res = await this.request('stat', url);
-      return (await res.json().catch((error: unknown) => {
-        throw this.lostDuring('stat', error);
-      })) as unknown;
+      return await this.json('stat', res);
     } catch (error) {
       if (error instanceof TahoeHttpError && error.status === 404) return undefined;
       throw error;
@@ -250,11 +469,11 @@ export class TahoeWebApi extends TahoeClientBase {
   /** Links an existing cap into a directory under `name` (replacing what was there unless `replace` is false). */
   async link(dirCap: string, name: string, cap: string, replace = true): Promise<void> {
     const url = `${this.base}/uri/${enc(dirCap)}/${encPath(name)}?t=uri${replace ? '' : '&replace=false'}`;
-    await this.request('link', url, { method: 'PUT', body: cap });
+    await this.text('link', await this.request('link', url, { method: 'PUT', body: cap }));
   }
 
   async unlink(dirCap: string, name: string): Promise<void> {
-    await this.request('unlink', `${this.base}/uri/${enc(dirCap)}/${encPath(name)}`, { method: 'DELETE' });
+    await this.text('unlink', await this.request('unlink', `${this.base}/uri/${enc(dirCap)}/${encPath(name)}`, { method: 'DELETE' }));
   }
 
   /** Checks an object (`t=check`: share presence, no download); `verify` fetches and verifies every
@@ -264,7 +483,7 @@ export class TahoeWebApi extends TahoeClientBase {
     if (options.verify === true) params.set('verify', 'true');
     if (options.addLease) params.set('add-lease', 'true');
     const res = await this.request('check', `${this.base}/uri/${enc(cap)}?${params}`, { method: 'POST' });
-    return decodeCheck(await res.json());
+    return decodeCheck(await this.json('check', res));
   }
 
   /**
@@ -275,11 +494,11 @@ export class TahoeWebApi extends TahoeClientBase {
   async renewLeases(dirCap: string, timeoutMs = 300_000): Promise<LeaseRenewal> {
     const handle = `sysback-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     const params = new URLSearchParams({ t: 'start-deep-check', 'add-lease': 'true', repair: 'true', ophandle: handle, output: 'JSON' });
-    await this.request('lease renewal', `${this.base}/uri/${enc(dirCap)}?${params}`, { method: 'POST' });
+    await this.text('lease renewal', await this.request('lease renewal', `${this.base}/uri/${enc(dirCap)}?${params}`, { method: 'POST', redirectIsAnswer: true }));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await this.request('lease renewal', `${this.base}/operations/${handle}?t=status&output=JSON`);
-      const json = obj(await res.json());
+      const json = obj(await this.json('lease renewal', res));
       if (json.finished) {
         // deep-check-and-repair reports pre-repair counts; plain deep-check has no prefix
         const count = (key: string) => Number(json[key] ?? json[`pre-repair-${key}`] ?? 0);

@@ -35,7 +35,7 @@ function bundledAppLayer(): Promise<string> {
     const layer = mkdtempSync(path.join(os.tmpdir(), 'sysback-app-'));
     mkdirSync(path.join(layer, 'usr/bin'), { recursive: true });
     cpSync(DEVICE_APP_DIR, path.dirname(path.join(layer, DEVICE.app)), { recursive: true });
-    writeFileSync(path.join(layer, DEVICE.bin), `#!/bin/sh\nexec /usr/bin/node ${DEVICE.app} "$@"\n`);
+    writeFileSync(path.join(layer, DEVICE.bin), `#!/bin/sh\nexec /usr/bin/node --max-semi-space-size=1 ${DEVICE.app} "$@"\n`);
     chmodSync(path.join(layer, DEVICE.bin), 0o755);
     process.on('exit', () => rmSync(layer, { recursive: true, force: true }));
     return layer;

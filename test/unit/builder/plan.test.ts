@@ -66,7 +66,7 @@ test('the app is copied from the bundle, the wrapper execs node, both executable
   t.like(app, { source: '/build/dist/sysback.mjs', mode: 0o755, uid: 0, gid: 0 });
   const wrapper = entry(p, '/usr/bin/sysback');
   t.like(wrapper, { kind: 'file', mode: 0o755, uid: 0, gid: 0 });
-  t.regex(content(p, '/usr/bin/sysback'), /^exec node \/usr\/lib\/sysback\/sysback\.mjs "\$@"$/m);
+  t.regex(content(p, '/usr/bin/sysback'), /^exec node (--max-semi-space-size=\d+ )?\/usr\/lib\/sysback\/sysback\.mjs "\$@"$/m);
 });
 
 test("the device app's chunks are copied into /usr/lib/sysback/chunks/, readable, root-owned", (t) => {
