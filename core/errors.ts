@@ -96,9 +96,11 @@ export class GridUnreachableError extends SysbackError {
 export class TooFewServersError extends SysbackError {
   readonly connected: number;
   readonly needed: number;
-  /** `which`: e.g. " other than this router" */
-  constructor(connected: number, needed: number, waitedSeconds: number, which = '') {
-    super(`only ${connected} of the ${needed} storage servers needed are connected${which} (waited ${waitedSeconds} s)`, {
+  /** `otherThanRouter`: the count is of servers other than this router's own, which a placement that survives its loss needs */
+  constructor(connected: number, needed: number, waitedSeconds: number, otherThanRouter = false) {
+    super(otherThanRouter
+      ? `only ${connected} storage server(s) other than this router are connected (waited ${waitedSeconds} s); what survives the loss of this router needs ${needed}`
+      : `only ${connected} of the ${needed} storage servers needed are connected (waited ${waitedSeconds} s)`, {
       hint: 'wait for more servers to come online, or check the introducers and Tor',
       exitCode: EXIT.tooFewServers,
     });

@@ -202,7 +202,7 @@ export abstract class TahoeClientBase implements TahoeClient {
       if (connected >= wanted && (!others || elsewhere >= others.needed)) return connected;
       if (Date.now() - started > timeoutMs) {
         throw connected >= wanted && others
-          ? new TooFewServersError(elsewhere, others.needed, Math.round(timeoutMs / 1000), ' other than this router')
+          ? new TooFewServersError(elsewhere, others.needed, Math.round(timeoutMs / 1000), true)
           : new TooFewServersError(connected, wanted, Math.round(timeoutMs / 1000));
       }
       await sleep(this.pollMs);

@@ -134,9 +134,10 @@ function memoryDevice(ctxRoot: { path(p: string): string; log: { info(m: string)
         return was;
       },
       running: async (area) => clients.get(area)?.up ?? false,
+      // as the real one (grid/device-nodes.ts waitForHappy): happy, and `needed` other than the router's own
       waitForHappy: (api) => {
-        const wanted = grid.encoding.happy;
-        return api.waitForServers(wanted, options.serverWaitMs ?? 50, (connected) => ctxRoot.log.info(`  storage servers connected: ${connected} of the ${wanted} needed`));
+        const { happy, needed } = grid.encoding;
+        return api.waitForServers(happy, options.serverWaitMs ?? 50, (connected, others) => ctxRoot.log.info(`  storage servers connected: ${connected} of the ${happy} needed, ${others} other than this router`), { ownId: storageServer, needed });
       },
       enableSftp: async () => false,
     },

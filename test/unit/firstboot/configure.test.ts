@@ -145,7 +145,7 @@ test('the password does not rest on disk once "new" succeeded: the answers file 
   t.deepEqual(filesHolding(r.ctx.root, PASSWORD), [], 'no file under the root holds the password');
 });
 
-test('identity-on-the-router: with one grid server up (Tahoe\'s happy 2 met by the router and it), step d) refuses with exit 11 before asking or publishing; the rerun on a whole grid publishes where it survives the router\'s loss', async (t) => {
+test('identity-on-the-router: with one grid server up (Tahoe\'s happy 2 met by the router and it), the wait for servers in step b) wants 2 other than the router and refuses with exit 11 at its bound, before asking or publishing; the rerun on a whole grid publishes where it survives the router\'s loss', async (t) => {
   const servers = ['storage-0', 'storage-1', 'storage-2'];
   const grid = new MemoryGrid({ servers, shares: { needed: 2, happy: 2, total: 3 } });
   const config = await memoryGridConfig(grid);
@@ -158,7 +158,7 @@ test('identity-on-the-router: with one grid server up (Tahoe\'s happy 2 met by t
   const first = scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD });
   const error = await t.throwsAsync(runConfigure(r.ctx, first.prompter, flowOptions), { instanceOf: SysbackError });
   t.is(error.exitCode, EXIT.tooFewServers);
-  t.regex(error.message, /^step "d\) identity file in the public area" failed: only 1 storage server\(s\) other than this router are connected; an identity that survives the loss of this router needs 2/);
+  t.regex(error.message, /^step "b\) private Tahoe node" failed: only 1 storage server\(s\) other than this router are connected \(waited \d+ s\); what survives the loss of this router needs 2/);
   t.regex(error.hint ?? '', /run sysback firstboot again/);
   t.false(first.transcript.some((line) => /Alias/.test(line)), 'nothing was asked');
   t.is(pendingIdentityDir(r.ctx), undefined, 'no identity directory was made');
