@@ -11,10 +11,8 @@
 //   g) reboot, opened by the identity re-published for the new directory, the cron line and the
 //      state                                                        steps/g-take-over.ts
 // Each step is timed, logged and reported as a StepEvent (core/steps.ts, flow "recover").
-// With the web API, d)-e) and f) run side by side once the password opened the identity: f) reads
-// the old directory through the public node (already up), while the private node is made, started
-// and given its fresh directory; g) starts when both have ended (a failure of one waits for the
-// other). The mount transport reads through the private node's SFTP account, so there f) follows e).
+// The private node's directory is made while a) starts the public node (it gets its keys in d),
+// before its first start); d), e) and f) then run one after the other.
 // Contract: nothing under the root changes before the password is accepted and the archive verified;
 // the old router's directory is never written; the state is written last, so an interrupted recovery
 // asks again and a rerun resumes (the fresh directory made by an earlier attempt is reused).
@@ -29,7 +27,6 @@ import { RESUME_HINT, type FlowOptions } from '../firstboot/flows.ts';
 import { waitForTor } from '../grid/tor-ready.ts';
 import type { DeviceContext } from '../grid/device.ts';
 import { listAliases } from '../grid/public-area.ts';
-import type { Generation } from '../backup/manifest.ts';
 import { selectIdentity } from './steps/b-select.ts';
 import { askPassword } from './steps/c-password.ts';
 import { type BlankPrivateNode, discardBlankPrivateNode, installRecoveredKeys, prepareBlankPrivateNode } from './steps/d-keys.ts';
@@ -113,27 +110,12 @@ async function recoverWith(
     });
     return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config));
   };
-  let area: PrivateArea;
-  let generation: Generation;
-  if (config.transport === 'webapi') {
-    // d) and e) (the private node made, started, its fresh directory) overlap f): the old directory
-    // is read through the public node, which is already up; both must end well before g)
-    const [made, restored] = await bothSettled(privateArea(), steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, { api: publicApi, oldCap, newCap: oldCap }, options)));
-    area = made;
-    generation = restored.generation;
-  } else {
-    // the mount transport reads through the private node's SFTP account on the fresh directory
-    area = await privateArea();
-    generation = (await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options))).generation;
-  }
+  // d) and e) end before f) begins. They once overlapped f) with the web API (f reading the old
+  // directory through the public node): the fault campaign (seed 2026, disk-full-staging) then filled
+  // the disk while the private node was starting, and the node did not start again on the rerun. The
+  // node's directory is still made ahead, in a).
+  const area: PrivateArea = await privateArea();
+  const { generation } = await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
 
   await steps.step('g', 'identity re-published, then reboot', () => takeOverAndReboot(ctx, prompter, opened, publicApi, area, generation, options));
-}
-
-/** Both results, once both have settled (nothing is left running behind a failure); the first failure otherwise. */
-async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === 'rejected') throw ra.reason;
-  if (rb.status === 'rejected') throw rb.reason;
-  return [ra.value, rb.value];
 }
