@@ -209,7 +209,6 @@ export abstract class TahoeClientBase implements TahoeClient {
     }
   }
 
-
   async getBytes(cap: string, name?: string): Promise<Buffer> {
     const chunks: Buffer[] = [];
     for await (const chunk of await this.get(cap, name)) chunks.push(chunk as Buffer);

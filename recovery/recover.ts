@@ -55,8 +55,6 @@ export async function runRecover(ctx: DeviceContext, prompter: Prompter, options
 }
 
 async function recoverSteps(ctx: DeviceContext, prompter: Prompter, options: RecoverOptions, steps: FlowSteps): Promise<void> {
-  const { device } = ctx;
-  const config = device.config();
   const early: { blank?: BlankPrivateNode | undefined } = {};
   try {
     return await recoverWith(ctx, prompter, options, steps, early);
