@@ -228,16 +228,47 @@ export function setOwner(file: string, entry: CheckedEntry, options: Pick<Restor
   (isLink ? lchownSync : chownSync)(file, entry.uid, entry.gid);
 }
 
-/** Phase 3: writes the entries to stage under `staging`, re-checking each against the plan. */
-async function stage(options: RestoreOptions, plan: RestorePlan, staging: string, policy: ReturnType<typeof entryPolicy>): Promise<void> {
-  let index = 0;
-  let done = 0;
+/** Makes a directory under the staging area (and its parents) once, however many entries it holds. */
+export function stagingDirs(staging: string): (dir: string) => void {
   const made = new Set<string>([staging]);
-  const mkdirOnce = (dir: string) => {
+  return (dir) => {
     if (made.has(dir)) return;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     made.add(dir);
   };
+}
+
+/**
+ * Puts an entry's place under `staging`: its parents, and the whole of a directory, symlink or hard
+ * link. Returns the path a regular file's data goes to (the caller writes it), undefined otherwise.
+ */
+export function stageEntry(
+  staging: string,
+  entry: CheckedEntry,
+  mkdirOnce: (dir: string) => void,
+  options: Pick<RestoreOptions, 'preserveOwner'>,
+): string | undefined {
+  const target = stagedPath(staging, entry.path);
+  mkdirOnce(path.dirname(target));
+  if (entry.type === 'directory') {
+    mkdirOnce(target);
+  } else if (entry.type === 'symlink') {
+    symlinkSync(entry.linkTarget!, target);
+    setOwner(target, entry, options, true);
+    lutimesSync(target, entry.mtime, entry.mtime);
+  } else if (entry.type === 'hardlink') {
+    linkSync(stagedPath(staging, entry.hardlinkTo!), target);
+  } else {
+    return target;
+  }
+  return undefined;
+}
+
+/** Phase 3: writes the entries to stage under `staging`, re-checking each against the plan. */
+async function stage(options: RestoreOptions, plan: RestorePlan, staging: string, policy: ReturnType<typeof entryPolicy>): Promise<void> {
+  let index = 0;
+  let done = 0;
+  const mkdirOnce = stagingDirs(staging);
   await readArchive(options.source, async (header) => {
     if (skippedOnRestore(header, policy)) return; // the plan skipped it too
     const entry = checkArchiveEntry(header, policy);
@@ -246,19 +277,8 @@ async function stage(options: RestoreOptions, plan: RestorePlan, staging: string
       throw new CorruptError(`the archive changed while it was being restored (at ${entry.name}); nothing was changed`);
     }
     if (!planned.stage) return;
-    const target = stagedPath(staging, planned.path);
-    mkdirOnce(path.dirname(target));
-    if (planned.type === 'directory') {
-      mkdirOnce(target);
-    } else if (planned.type === 'symlink') {
-      symlinkSync(planned.linkTarget!, target);
-      setOwner(target, planned, options, true);
-      lutimesSync(target, planned.mtime, planned.mtime);
-    } else if (planned.type === 'hardlink') {
-      linkSync(stagedPath(staging, planned.hardlinkTo!), target);
-    } else {
-      await writeStagedFile(target, planned, header as AsyncIterable<Buffer>, options);
-    }
+    const fileTarget = stageEntry(staging, planned, mkdirOnce, options);
+    if (fileTarget) await writeStagedFile(fileTarget, planned, header as AsyncIterable<Buffer>, options);
     done++;
     options.onProgress?.({ phase: 'stage', path: planned.path, done, total: plan.stageCount });
   });

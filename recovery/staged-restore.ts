@@ -26,9 +26,7 @@
 // Memory: entries are kept (the plan needs them), file data never: it streams through in parser-sized
 // chunks.
 import { createHash } from 'node:crypto';
-import { linkSync, lutimesSync, mkdirSync, symlinkSync } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
-import path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { DEVICE, underRoot } from '../core/device-paths.ts';
 import { CorruptError, NoSpaceError, UnsafeArchiveError } from '../core/errors.ts';
@@ -49,8 +47,8 @@ import {
   removeStaging,
   RESERVE,
   type RestoreResult,
-  setOwner,
-  stagedPath,
+  stageEntry,
+  stagingDirs,
   writeFileData,
 } from './safe-extract.ts';
 
@@ -146,12 +144,7 @@ export async function stageArchive(options: StageOptions): Promise<StagedRestore
   const entries: Array<CheckedEntry & { sha256?: string }> = [];
   const skipped: string[] = [];
   const tree = createTreeCheck();
-  const made = new Set<string>([staging]);
-  const mkdirOnce = (dir: string) => {
-    if (made.has(dir)) return;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    made.add(dir);
-  };
+  const mkdirOnce = stagingDirs(staging);
   let done = 0;
   try {
     try {
@@ -175,18 +168,9 @@ export async function stageArchive(options: StageOptions): Promise<StagedRestore
             throw new NoSpaceError(`not enough free space to restore: more than ${mib(usedBytes)} needed (at ${entry.path}), ${mib(freeBytes)} free`);
           }
           if (--inodeBudget < 0) throw new NoSpaceError(`not enough free inodes to restore: more than ${entries.length + 16} needed`);
-          const target = stagedPath(staging, entry.path);
-          mkdirOnce(path.dirname(target));
-          if (entry.type === 'directory') {
-            mkdirOnce(target);
-          } else if (entry.type === 'symlink') {
-            symlinkSync(entry.linkTarget!, target);
-            setOwner(target, entry, options, true);
-            lutimesSync(target, entry.mtime, entry.mtime);
-          } else if (entry.type === 'hardlink') {
-            linkSync(stagedPath(staging, entry.hardlinkTo!), target);
-          } else {
-            const { sha256, size } = await writeFileData(target, entry, header as AsyncIterable<Buffer>, options);
+          const fileTarget = stageEntry(staging, entry, mkdirOnce, options);
+          if (fileTarget) {
+            const { sha256, size } = await writeFileData(fileTarget, entry, header as AsyncIterable<Buffer>, options);
             if (size !== entry.size) throw new CorruptError(`the archive is damaged: ${entry.name} holds ${size} of ${entry.size} bytes`);
             entry.sha256 = sha256;
           }

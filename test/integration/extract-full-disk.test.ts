@@ -72,24 +72,12 @@ onTmpfs('disk fills up during staging: NoSpaceError, nothing half-applied, and a
   const root = await smallDisk(t);
   const archive = await archiveFile(t, [256 * 1024, 256 * 1024]);
   const before = await snapshotTree(root);
-  let filled = false;
-  const fillTheDisk = () => {
-    if (filled) return;
-    filled = true;
-    const fd = openSync(`${root}/filler`, 'w');
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(64 * 1024, 1));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const disk = filler(root);
   const error = await t.throwsAsync(
-    restoreArchive({ root, source: archive, allowed: ALLOWED, onProgress: (p) => p.phase === 'stage' && fillTheDisk() }),
+    restoreArchive({ root, source: archive, allowed: ALLOWED, onProgress: (p) => p.phase === 'stage' && disk.fill() }),
     { instanceOf: NoSpaceError },
   );
-  t.true(filled, 'the filler ran after the free-space check passed');
+  t.true(disk.filled(), 'the filler ran after the free-space check passed');
   t.regex(error.message, /disk filled up while the backup was being unpacked/);
   t.deepEqual(await snapshotTree(root, { skip: ['filler'] }), before, 'nothing half-applied');
   t.false(existsSync(`${root}/var`), 'staging area (and the parents made for it) removed');

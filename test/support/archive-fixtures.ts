@@ -3,7 +3,7 @@
 // a raw tar.gz writer for hand-made, possibly hostile, archives.
 import type { ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,6 +14,16 @@ export async function tempDir(t: ExecutionContext, prefix = 'sysback-test-'): Pr
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A device root with a little content (/etc/hostname), and a directory outside it that an escape would hit. */
+export async function victim(t: ExecutionContext): Promise<{ root: string; outside: string }> {
+  const root = await tempDir(t);
+  const outside = await tempDir(t);
+  await mkdir(`${root}/etc`);
+  await writeFile(`${root}/etc/hostname`, 'old\n');
+  await writeFile(`${outside}/shadow`, 'host secret\n');
+  return { root, outside };
 }
 
 export interface SnapshotEntry {

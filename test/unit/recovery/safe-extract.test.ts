@@ -7,20 +7,11 @@ import { listBackupEntries } from '../../../backup/files-list.ts';
 import { CorruptError, UnsafeArchiveError, UserError } from '../../../core/errors.ts';
 import { describePlan, reviewPlan } from '../../../recovery/restore-plan.ts';
 import { restoreArchive } from '../../../recovery/safe-extract.ts';
-import { type RawEntry, rawTarGz, snapshotTree, tempDir } from '../../support/archive-fixtures.ts';
+import { type RawEntry, rawTarGz, snapshotTree, tempDir, victim } from '../../support/archive-fixtures.ts';
 
 const ALLOWED = ['/etc', '/var/spool/cron'];
 const MTIME = 1_700_000_000;
 
-/** A device root with a little content, and a directory outside it that an escape would hit. */
-async function victim(t: ExecutionContext) {
-  const root = await tempDir(t);
-  const outside = await tempDir(t);
-  await mkdir(`${root}/etc`);
-  await writeFile(`${root}/etc/hostname`, 'old\n');
-  await writeFile(`${outside}/shadow`, 'host secret\n');
-  return { root, outside };
-}
 
 async function writeFixture(t: ExecutionContext, entries: RawEntry[]): Promise<string> {
   const dir = await tempDir(t);

@@ -1,24 +1,16 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CorruptError, UnsafeArchiveError } from '../../../core/errors.ts';
 import { ArchiveReadError } from '../../../recovery/restore-plan.ts';
 import { restoreArchive } from '../../../recovery/safe-extract.ts';
 import { ArchiveMismatchError, stageArchive } from '../../../recovery/staged-restore.ts';
-import { type RawEntry, rawTarGz, snapshotTree, tempDir } from '../../support/archive-fixtures.ts';
+import { type RawEntry, rawTarGz, snapshotTree, tempDir, victim } from '../../support/archive-fixtures.ts';
 
 const ALLOWED = ['/etc', '/var/spool/cron'];
 
-async function victim(t: ExecutionContext) {
-  const root = await tempDir(t);
-  const outside = await tempDir(t);
-  await mkdir(`${root}/etc`);
-  await writeFile(`${root}/etc/hostname`, 'old\n');
-  await writeFile(`${outside}/shadow`, 'host secret\n');
-  return { root, outside };
-}
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
