@@ -29,6 +29,7 @@ import { DEVICE } from '../core/device-paths.ts';
 import { createLog } from '../core/log.ts';
 import type { StepEvent } from '../core/steps.ts';
 import { createRunner, type RunResult } from '../core/runner.ts';
+import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 import { SimulatedRouter } from '../test/support/router.ts';
 import { makeGrid, type TestGrid } from '../test/support/shared-grid.ts';
 import { bundle } from './bundle.ts';
@@ -272,6 +273,8 @@ async function main(): Promise<BenchInput> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sysback-bench-'));
   cleanups.push({ what: 'temp dir', fn: async () => rmSync(tmp, { recursive: true, force: true }) });
 
+  // a fresh machine has none of the Debian tools yet: install them as `npm test` does
+  await phase('host tools (Debian packages)', () => ensureHostTools(runner, log, [...new Set(Object.values(TOOLSETS).flat())]));
   await phase('bundle the app (dist/sysback.mjs)', async () => {
     try {
       await bundle();
