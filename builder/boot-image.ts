@@ -1,28 +1,34 @@
 // Owns `sysback boot`: booting a built image for a person or a test. qemu boots disk.img under UEFI
-// (OVMF + systemd-boot), TCG, the serial console on the terminal or on a unix socket, `snapshot=on` so
-// the image stays pristine, and a guest network that reaches nothing but the grid's loopback ports
-// (`restrict=on` + one `guestfwd ... cmd:socat - TCP:127.0.0.1:PORT` per port). systemd-nspawn boots
-// the tree with --private-network (no route out: a booted image's tor can never reach the public Tor
-// network), or, with `--grid D`, in a network namespace of ours that leads only to that grid's
-// loopback ports (builder/grid-reach.ts). The argv builders are pure and shared with the tests.
+// (OVMF + systemd-boot), with KVM when /dev/kvm can be used and software emulation (TCG) otherwise, the
+// serial console on the terminal or on a unix socket, `snapshot=on` so the image stays pristine (a
+// reboot inside the guest restarts it with the snapshot kept, like a real box), and a guest network
+// that reaches nothing but the grid's loopback ports (`restrict=on` + one
+// `guestfwd ... cmd:socat - TCP:127.0.0.1:PORT` per port; `--ssh-port` adds one hostfwd from the host's
+// loopback to the guest's SSH). systemd-nspawn boots the tree with --private-network (no route out: a
+// booted image's tor can never reach the public Tor network), or, with `--grid D`, in a network
+// namespace of ours that leads only to that grid's loopback ports (builder/grid-reach.ts). Over the
+// private Tor network both reach its relays through the relay proxy this boot runs
+// (builder/relay-proxy.ts). The argv builders are pure and shared with the tests.
 // Contract on SIGTERM/SIGINT/SIGHUP (core/signal-cleanup.ts): the guest is stopped by the PID this boot
 // started (builder/guest-stop.ts: orderly, then killed after GUEST_STOP_GRACE_MS; nspawn's container
 // init too, so no guest process outlives the boot), then the namespace, its forwarders and the temp
 // directories go, and `sysback boot` exits 128 + the signal's number (143 for SIGTERM).
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../core/context.ts';
 import { UserError } from '../core/errors.ts';
 import { withCleanup } from '../core/signal-cleanup.ts';
 import { ensureHostTools, TOOLSETS } from './host-tools.ts';
-import { gridReach, startGridNamespace, type Namespace } from './grid-reach.ts';
+import { gridReach, startGridNamespace, type Forward, type Namespace } from './grid-reach.ts';
+import { startRelayProxy, type RelayProxy } from './relay-proxy.ts';
+import { GUEST_ADDRESS } from '../grid/local-grid.ts';
 import { guestProcess } from './guest-stop.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-/** the guest sees the grid's loopback ports on this address */
-export const GUEST_GRID_ADDRESS = '10.0.2.100';
+/** the guest sees the grid's loopback ports on this address (qemu's user network: a free host alias) */
+export const GUEST_GRID_ADDRESS = GUEST_ADDRESS;
 
 export interface QemuOptions {
   disk: string;
@@ -32,30 +38,55 @@ export interface QemuOptions {
   serial: 'stdio' | { socket: string; log: string };
   /** loopback ports on the host the guest may reach at GUEST_GRID_ADDRESS:PORT */
   gridPorts?: number[];
+  /** guest ports at GUEST_GRID_ADDRESS that lead to other host loopback ports (the relay proxy) */
+  forwards?: Forward[];
+  /** a port on the host's 127.0.0.1 that leads to the guest's SSH server */
+  sshPort?: number;
+  /** quit when the guest reboots (a test that wants one boot); by default a reboot restarts the guest */
+  noReboot?: boolean;
+  /** hardware virtualisation when /dev/kvm can be used (usableAccel), else software emulation */
+  accel?: 'kvm' | 'tcg';
   /** write into the image instead of a throwaway snapshot */
   persist?: boolean;
   memoryMiB?: number;
   cpus?: number;
 }
 
-export function qemuArgv(options: QemuOptions): string[] {
-  for (const port of options.gridPorts ?? []) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`not a port: ${port}`);
+function port(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new UserError(`not a port: ${value}`);
+  return value;
+}
+
+/** 'kvm' when this process may open /dev/kvm, else 'tcg'. */
+export function usableAccel(): 'kvm' | 'tcg' {
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return 'kvm';
+  } catch {
+    return 'tcg';
   }
-  const forwards = (options.gridPorts ?? []).map((port) => `,guestfwd=tcp:${GUEST_GRID_ADDRESS}:${port}-cmd:socat - TCP:127.0.0.1:${port}`).join('');
+}
+
+export function qemuArgv(options: QemuOptions): string[] {
+  const forwards = [
+    ...(options.gridPorts ?? []).map((p) => ({ port: p, hostPort: p })),
+    ...(options.forwards ?? []),
+  ].map(({ port: p, hostPort }) => `,guestfwd=tcp:${GUEST_GRID_ADDRESS}:${port(p)}-cmd:socat - TCP:127.0.0.1:${port(hostPort)}`).join('');
+  const ssh = options.sshPort === undefined ? '' : `,hostfwd=tcp:127.0.0.1:${port(options.sshPort)}-:22`;
   const serial = options.serial === 'stdio'
     ? ['-serial', 'mon:stdio']
     : ['-chardev', `socket,id=ser0,path=${options.serial.socket},server=on,wait=on,logfile=${options.serial.log}`, '-serial', 'chardev:ser0'];
+  const kvm = options.accel === 'kvm';
   return [
-    'qemu-system-x86_64', '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max',
+    'qemu-system-x86_64', '-machine', 'q35', '-accel', kvm ? 'kvm' : 'tcg', '-cpu', kvm ? 'host' : 'max',
     '-smp', String(options.cpus ?? 2), '-m', String(options.memoryMiB ?? 1024),
-    '-display', 'none', '-vga', 'none', '-no-reboot',
+    '-display', 'none', '-vga', 'none', ...(options.noReboot ? ['-no-reboot'] : []),
     ...(options.serial === 'stdio' ? [] : ['-monitor', 'none']),
     ...serial,
     '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
     '-drive', `if=pflash,format=raw,unit=1,file=${options.vars}`,
     '-drive', `file=${options.disk},format=raw,if=virtio${options.persist ? '' : ',snapshot=on'}`,
-    '-netdev', `user,id=n0,restrict=on${forwards}`,
+    '-netdev', `user,id=n0,restrict=on${forwards}${ssh}`,
     '-device', 'virtio-net-pci,netdev=n0',
   ];
 }
@@ -102,6 +133,8 @@ export interface BootOptions {
   initArgs?: string[];
   /** a local grid directory (`sysback grid init --dir`): the booted image reaches that grid */
   grid?: string;
+  /** qemu: this port on the host's 127.0.0.1 leads to the guest's SSH */
+  sshPort?: number;
 }
 
 /** How long a guest may take to power off after SIGTERM before it is killed (its Tahoe nodes, tor and all). */
@@ -111,6 +144,7 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
   const guest = guestProcess(options.mode);
   let stopping = false;
   let namespace: Namespace | undefined;
+  let proxy: RelayProxy | undefined;
   const temporary: string[] = [];
   // a signal (a kill, a closed terminal, the demo passing on Ctrl-C) stops the guest by its PID first,
   // then what the boot made for it; the command then exits 128 + the signal's number
@@ -121,6 +155,8 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
       await guest.stop({ graceMs: GUEST_STOP_GRACE_MS });
     }
     await namespace?.stop();
+    if (proxy?.refused.length) ctx.log.warn(`the relay proxy refused ${proxy.refused.length} connection(s): ${proxy.refused.slice(0, 5).join(', ')}`);
+    await proxy?.close();
     for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
   };
   /** runs the guest's leader with the console on this terminal, telling `guest` its PID */
@@ -141,7 +177,11 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
       const tree = path.join(options.dir, 'rootfs');
       if (!existsSync(path.join(tree, 'usr/lib/systemd/systemd'))) throw new UserError(`${tree} is not a built root tree`, 'run sysback build first');
       const reach = options.grid ? gridReach(options.grid) : undefined;
-      if (reach) namespace = await startGridNamespace(ctx, reach);
+      if (reach) {
+        if (reach.torProxy) proxy = await startRelayProxy(reach.torProxy.relayPorts);
+        const forwards = [...reach.guestPorts.map((p) => ({ port: p, hostPort: p })), ...(proxy && reach.torProxy ? [{ port: reach.torProxy.guestPort, hostPort: proxy.port }] : [])];
+        namespace = await startGridNamespace(ctx, reach.guestAddress, forwards);
+      }
       // Without --persist the boot writes into an upper directory of ours (an overlay mounted in a
       // private mount namespace, gone with it), kept across the guest's reboots and removed at the end:
       // like a machine whose disk is thrown away when it is switched off.
@@ -158,10 +198,12 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
       }
     }
     const reach = options.grid ? gridReach(options.grid) : undefined;
-    if (reach && reach.loopbackPorts.length > 0) {
-      throw new UserError('a qemu guest cannot reach a grid over the private Tor network yet (its relays announce 127.0.0.1)', 'boot it with --nspawn');
+    if (reach && reach.guestAddress !== GUEST_GRID_ADDRESS) {
+      throw new UserError(`the grid in ${options.grid} is reached at ${reach.guestAddress}, but a qemu guest reaches the host at ${GUEST_GRID_ADDRESS}`, 'make the grid again with sysback grid init (the default guest address)');
     }
     const gridPorts = [...new Set([...(options.gridPorts ?? []), ...(reach?.guestPorts ?? [])])];
+    if (reach?.torProxy) proxy = await startRelayProxy(reach.torProxy.relayPorts);
+    const forwards = proxy && reach?.torProxy ? [{ port: reach.torProxy.guestPort, hostPort: proxy.port }] : [];
     await ensureHostTools(ctx.runner, ctx.log, TOOLSETS.qemu);
     const disk = path.join(options.dir, 'disk.img');
     if (!existsSync(disk)) throw new UserError(`${disk} does not exist`, 'run sysback build first');
@@ -169,7 +211,8 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
     temporary.push(run);
     const vars = path.join(run, 'OVMF_VARS.fd');
     copyFileSync(OVMF_VARS, vars);
-    ctx.log.info('booting disk.img in qemu (UEFI, software emulation; Ctrl-A X quits)');
-    return runGuest(qemuArgv({ disk, vars, serial: 'stdio', gridPorts, persist: options.persist }));
+    const accel = usableAccel();
+    ctx.log.info(`booting disk.img in qemu (UEFI, ${accel === 'kvm' ? 'KVM' : 'software emulation'}${options.sshPort ? `; ssh -p ${options.sshPort} root@127.0.0.1 reaches it` : ''}; Ctrl-A X quits)`);
+    return runGuest(qemuArgv({ disk, vars, serial: 'stdio', gridPorts, forwards, accel, persist: options.persist, ...(options.sshPort ? { sshPort: options.sshPort } : {}) }));
   }, { exitOnSignal: true });
 }

@@ -78,12 +78,13 @@ function registerBootAndInstallCommands(program: Command): void {
     .description('boot a built image with its console on this terminal: disk.img in qemu (UEFI), or the tree in systemd-nspawn')
     .argument('<dir>', 'the output directory of sysback build')
     .option('--qemu', 'boot disk.img in qemu (the default)')
-    .option('--nspawn', 'boot the root tree in systemd-nspawn (no network)')
+    .option('--nspawn', 'boot the root tree in systemd-nspawn (no network but the grid)')
     .option('--grid <dir>', 'a local grid directory (sysback grid init --dir): the image reaches that grid, and nothing else')
     .option('--grid-port <port...>', 'loopback ports of the grid the guest may reach at 10.0.2.100:PORT (qemu)')
     .option('--persist', 'keep what the boot writes (default: a throwaway snapshot)')
     .option('--cmdline <word...>', 'extra init arguments for --nspawn, e.g. sysback.mode=recover')
-    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; grid?: string; gridPort?: string[]; persist?: boolean; cmdline?: string[] }) => {
+    .option('--ssh-port <port>', "qemu: this port on the host's 127.0.0.1 leads to the guest's SSH server")
+    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; grid?: string; gridPort?: string[]; persist?: boolean; cmdline?: string[]; sshPort?: string }) => {
       if (opts.qemu && opts.nspawn) throw new UserError('choose one of --qemu and --nspawn');
       const [createContext, { bootImage }] = await Promise.all([loadContext(), import('./boot-image.ts')]);
       const ctx = createContext();
@@ -91,7 +92,8 @@ function registerBootAndInstallCommands(program: Command): void {
         if (!/^\d{1,5}$/.test(p)) throw new UserError(`--grid-port ${p} is not a port number`);
         return Number(p);
       });
-      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline, ...(opts.grid ? { grid: opts.grid } : {}) });
+      if (opts.sshPort !== undefined && (!/^\d{1,5}$/.test(opts.sshPort) || opts.nspawn)) throw new UserError(`--ssh-port ${opts.sshPort}: a port number, with --qemu`);
+      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline, ...(opts.grid ? { grid: opts.grid } : {}), ...(opts.sshPort ? { sshPort: Number(opts.sshPort) } : {}) });
       if (code !== 0) process.exitCode = code;
     });
 

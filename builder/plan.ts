@@ -101,6 +101,7 @@ export function templateView(grid: GridConfig, config: BuildConfig): Record<stri
     // tests and demos: the project's private Tor network, never the public one (DESIGN §7)
     view.test_network = grid.tor.testNetwork !== undefined;
     view.dir_authorities = (grid.tor.testNetwork?.dirAuthorities ?? []).map((line) => ({ line }));
+    view.socks5_proxy = grid.tor.testNetwork?.socks5Proxy ?? false;
   }
   return view;
 }

@@ -78,6 +78,8 @@ export interface InitOptions {
 
 /** The address a booted image reaches the grid at: qemu's guestfwd address, also used in our netns. */
 export const GUEST_ADDRESS = '10.0.2.100';
+/** the port at GUEST_ADDRESS where a booted image finds the relay proxy of a private Tor network */
+export const RELAY_PROXY_PORT = 1080;
 
 /** tub.location of a TCP node: loopback first, then the guest address (pure). */
 export function tcpLocation(port: number, guestAddress?: string): string {
@@ -170,14 +172,16 @@ export async function initGrid(ctx: Context, dir: string, options: InitOptions):
   const tahoe = programFor(where, dir);
   mkdirSync(files.nodes, { recursive: true });
   let tor = options.listen === 'tor' ? options.tor : undefined;
-  let testNetwork: { dirAuthorities: string[] } | undefined;
+  let testNetwork: { dirAuthorities: string[]; socks5Proxy: string } | undefined;
   if (options.listen === 'tor' && options.privateTor) {
     const network = await ctx.log.step('starting a private Tor network on 127.0.0.1 (TestingTorNetwork, our own authorities)', () =>
       startTorNetwork(ctx.runner, files.tor, { ...(where === 'host' ? {} : { rootfs: where }), clients: 1, timeoutMs: options.timeoutMs * 2 }),
     );
     tor = network.clients[0]!;
     options = { ...options, torNetwork: files.tor };
-    testNetwork = { dirAuthorities: dirAuthorityLines(files.tor) };
+    // a booted image's tor reaches the relays (on the host's 127.0.0.1) through the relay proxy that
+    // `sysback boot` runs and leads the guest's GUEST_ADDRESS:RELAY_PROXY_PORT to (builder/relay-proxy.ts)
+    testNetwork = { dirAuthorities: dirAuthorityLines(files.tor), socks5Proxy: `${GUEST_ADDRESS}:${RELAY_PROXY_PORT}` };
   }
 
   const ports = await freePorts(options.introducers + options.storage * 2 + 1);

@@ -1,4 +1,4 @@
-// `npm run e2e [-- --tcp] [-- --json] [-- --keep]`: the whole life of a router on the image a user
+// `npm run e2e [-- --tcp] [-- --qemu] [-- --json]`: the whole life of a router on the image a user
 // flashes, driven the way a person would (issue #10, item 5). In order: a grid (over a private Tor
 // network of its own by default; `--tcp` for loopback TCP) → `sysback build` (backup interval 0.03 h,
 // so the cron line as installed asks every minute) → `sysback boot --nspawn --grid` on a pty → type
@@ -9,16 +9,20 @@
 // the router (its throwaway layer goes) → boot a fresh copy → type `recover`, part of the alias, the
 // password → it restores and reboots → the same fingerprint over SSH with the same access → it does
 // not ask again → its next backup goes to its new private directory → a grid member unlinks the alias
-// → a third fresh copy recovers with the recovery card the second printed → the same fingerprint.
-// `--json` prints {phases, equal, paths, differing, cardRecovery, periodicBackup, tor, notCovered}.
-// Exit 0 only when both restored routers equal the lost one and the periodic backup came from cron.
-// Every process is ours and stopped by PID. Not covered yet (said in the JSON): a qemu boot.
+// → a third fresh copy, booted in qemu from the UEFI disk (`sysback boot --qemu --grid --ssh-port`),
+// recovers with the recovery card the second printed → the same fingerprint. With `--qemu` every
+// router boots in qemu. SSH checks the host key under one alias, so a recovered router must present
+// the lost one's host key. `--json` prints {phases, equal, paths, differing, cardRecovery,
+// periodicBackup, tor, boots, accel}. Exit 0 only when both restored routers equal the lost one and
+// the periodic backup came from cron. Every process is ours and stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BootConsole } from '../test/support/boot-console.ts';
+import { usableAccel } from '../builder/boot-image.ts';
+import { freePorts } from '../core/ports.ts';
 import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 import { createLog } from '../core/log.ts';
 import { createRunner } from '../core/runner.ts';
@@ -28,6 +32,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const tor = !args.includes('--tcp');
+const allQemu = args.includes('--qemu');
 const work = path.join(repo, 'out', 'e2e');
 const gridDir = path.join(work, 'grid');
 const imageDir = path.join(work, 'image');
@@ -63,15 +68,20 @@ function run(argv: string[], options: { input?: string; allowFail?: boolean } = 
 const cli = await bundle();
 const sysback = (...a: string[]) => run(['node', cli, ...a]);
 
-/** A booted router: `sysback boot --nspawn --grid` on a pty (script), driven through BootConsole. */
+/** A booted router: `sysback boot --nspawn|--qemu --grid` on a pty (script), driven through BootConsole. */
 class Router {
   readonly console: BootConsole;
   readonly proc: ChildProcess;
-  constructor(readonly name: string) {
-    const command = ['node', cli, 'boot', imageDir, '--nspawn', '--grid', gridDir].join(' ');
+  /** qemu: the host loopback port that leads to the guest's SSH */
+  private constructor(readonly name: string, readonly mode: 'nspawn' | 'qemu', private readonly sshPort?: number) {
+    const how = mode === 'qemu' ? ['--qemu', '--ssh-port', String(sshPort)] : ['--nspawn'];
+    const command = ['node', cli, 'boot', imageDir, ...how, '--grid', gridDir].join(' ');
     this.proc = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, SHELL: '/bin/sh', TERM: 'vt100' }, stdio: ['pipe', 'pipe', 'inherit'] });
     this.console = new BootConsole((text) => this.proc.stdin?.write(text));
     this.proc.stdout?.on('data', (chunk: Buffer) => this.console.push(chunk));
+  }
+  static async boot(name: string, mode: 'nspawn' | 'qemu'): Promise<Router> {
+    return new Router(name, mode, mode === 'qemu' ? (await freePorts(1))[0] : undefined);
   }
   /** the grid namespace the container lives in (held by our boot's holder shell) */
   netns(): string {
@@ -86,12 +96,15 @@ class Router {
     throw new Error('no grid namespace: is the router booted?');
   }
   ssh(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    return run(['nsenter', `--net=${this.netns()}`, 'ssh', '-i', key, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${path.join(work, 'known_hosts')}`,
-      '-o', 'StrictHostKeyChecking=accept-new', '-o', 'ConnectTimeout=10', 'root@127.0.0.1', command]);
+    // one host key alias for every router: a recovered router must show the lost one's host key
+    const options = ['-i', key, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${path.join(work, 'known_hosts')}`, '-o', 'HostKeyAlias=e2e-router',
+      '-o', 'StrictHostKeyChecking=accept-new', '-o', 'ConnectTimeout=10'];
+    if (this.mode === 'qemu') return run(['ssh', ...options, '-p', String(this.sshPort), 'root@127.0.0.1', command]);
+    return run(['nsenter', `--net=${this.netns()}`, 'ssh', ...options, 'root@127.0.0.1', command]);
   }
-  /** Ctrl-] three times: nspawn ends the container at once, the boot removes its throwaway layer */
+  /** nspawn: Ctrl-] three times ends the container at once; qemu: Ctrl-A X quits it; the boot removes its throwaway layer */
   async destroy(): Promise<void> {
-    this.proc.stdin?.write('\x1d\x1d\x1d');
+    this.proc.stdin?.write(this.mode === 'qemu' ? '\x01x' : '\x1d\x1d\x1d');
     for (let i = 0; i < 100 && this.proc.exitCode === null; i++) await sleep(200);
     if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
     for (let i = 0; i < 50 && this.proc.exitCode === null; i++) await sleep(200);
@@ -176,7 +189,7 @@ try {
   mkdirSync(work, { recursive: true });
   // what the run itself uses on the host: nspawn, ssh and ssh-keygen (openssh-client), the image build's tools
   const log = createLog();
-  await ensureHostTools(createRunner(log), log, [...TOOLSETS.rootfs, ...TOOLSETS.disk, ...TOOLSETS.nspawn, 'ssh-keygen']);
+  await ensureHostTools(createRunner(log), log, [...TOOLSETS.rootfs, ...TOOLSETS.disk, ...TOOLSETS.nspawn, ...TOOLSETS.qemu, 'ssh-keygen']);
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'e2e-admin', '-f', key]);
   const started = performance.now();
 
@@ -190,7 +203,7 @@ try {
   phase('build');
 
   // ---- the first router: "new" ----
-  const first = new Router('first');
+  const first = await Router.boot('first', allQemu ? 'qemu' : 'nspawn');
   routers.push(first);
   const FAILED = /step "[^"]+" failed|^error: /m;
   const QUESTION = /Is this a new router, or do you want to recover one\? \[new\/recover\]: /;
@@ -228,7 +241,7 @@ try {
   phase('destroy');
 
   // ---- a fresh copy of the image: "recover" ----
-  const second = new Router('second');
+  const second = await Router.boot('second', allQemu ? 'qemu' : 'nspawn');
   routers.push(second);
   await second.console.waitFor(QUESTION, 180_000);
   second.console.sendLine('recover');
@@ -259,7 +272,8 @@ try {
   if (unlinked.stdout.split('\n').includes(ALIAS)) throw new Error('the alias is still linked after the unlink');
   const beforeCard = (await second.ssh(FINGERPRINT)).stdout;
   await second.destroy();
-  const third = new Router('third');
+  // once from the UEFI disk in qemu: the same image, over the same private Tor network
+  const third = await Router.boot('third', 'qemu');
   routers.push(third);
   await third.console.waitFor(QUESTION, 180_000);
   third.console.sendLine('recover');
@@ -294,7 +308,8 @@ try {
       }
     })(),
     readCapOnCard: readCap.length > 0,
-    notCovered: ['qemu boot'],
+    boots: Object.fromEntries(routers.map((r) => [r.name, r.mode])),
+    accel: usableAccel(),
   };
 } catch (error) {
   say(`failed: ${(error as Error).message}`);

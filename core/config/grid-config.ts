@@ -50,6 +50,15 @@ export const gridSchema = z
             dirAuthorities: z
               .array(z.string().regex(/^[A-Za-z0-9]{1,19} orport=\d{1,5} v3ident=[0-9A-F]{40} 127\.0\.0\.1:\d{1,5} [0-9A-F]{40}$/, 'a DirAuthority line on 127.0.0.1 (NAME orport=P v3ident=HEX 127.0.0.1:P FINGERPRINT)'))
               .min(1),
+            /**
+             * where the router's tor finds a SOCKS5 proxy to the authorities and relays, which are on
+             * the host's loopback (tor's Socks5Proxy; `sysback boot` runs it, builder/relay-proxy.ts);
+             * a private address only, so no proxy out on the internet is ever named here
+             */
+            socks5Proxy: z
+              .string()
+              .regex(/^(10|127)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$|^192\.168\.\d{1,3}\.\d{1,3}:\d{1,5}$/, 'a private IPv4 address and port (10.x, 127.x or 192.168.x), e.g. 10.0.2.100:1080')
+              .optional(),
           })
           .strict()
           .optional(),

@@ -9,16 +9,18 @@ test('a TCP node announces loopback first, then the guest address; without one, 
 });
 
 test('the namespace holder: loopback up, the guest address on lo, one listener per port handing over to a unix socket', (t) => {
-  const script = holderScript({ guestPorts: [4000, 4001], loopbackPorts: [5000], guestAddress: '10.0.2.100' }, '/run/x/s');
+  const script = holderScript('10.0.2.100', [4000, 4001, 1080], '/run/x/s');
   t.true(script.includes('ip link set lo up'));
   t.true(script.includes('ip addr add 10.0.2.100/32 dev lo'));
   t.true(script.includes('socat TCP-LISTEN:4000,bind=10.0.2.100,fork,reuseaddr UNIX-CONNECT:/run/x/s/4000.sock &'));
-  t.true(script.includes('socat TCP-LISTEN:5000,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/x/s/5000.sock &'));
+  t.true(script.includes('socat TCP-LISTEN:1080,bind=10.0.2.100,fork,reuseaddr UNIX-CONNECT:/run/x/s/1080.sock &'));
+  // the container's own loopback is its own: nothing listens there for the host
+  t.false(script.includes('bind=127.0.0.1'));
   // nothing in it routes anywhere: no default route, no other address
   t.false(/route|0\.0\.0\.0/.test(script));
 });
 
 test('holder: a port or address that is not one is refused (no injection into the script)', (t) => {
-  t.throws(() => holderScript({ guestPorts: [Number('1;rm')], loopbackPorts: [], guestAddress: '10.0.2.100' }, '/s'), { instanceOf: UserError });
-  t.throws(() => holderScript({ guestPorts: [1], loopbackPorts: [], guestAddress: '10.0.2.100; rm -rf /' }, '/s'), { instanceOf: UserError });
+  t.throws(() => holderScript('10.0.2.100', [Number('1;rm')], '/s'), { instanceOf: UserError });
+  t.throws(() => holderScript('10.0.2.100; rm -rf /', [1], '/s'), { instanceOf: UserError });
 });

@@ -130,6 +130,18 @@ test('the torrc fragment exists only for a Tor grid and uses the grid\'s explici
   t.true(plan(torGrid).layers.includes('tor'));
 });
 
+test('a private test network: its authorities, and the relay proxy when grid.json names one', (t) => {
+  const line = `a1 orport=5000 v3ident=${'A'.repeat(40)} 127.0.0.1:5001 ${'B'.repeat(40)}`;
+  const withProxy = { ...torGrid, tor: { ...torGrid.tor!, testNetwork: { dirAuthorities: [line], socks5Proxy: '10.0.2.100:1080' } } };
+  const torrc = content(plan(withProxy), '/etc/tor/torrc.d/sysback.conf');
+  t.regex(torrc, /^TestingTorNetwork 1$/m);
+  t.regex(torrc, new RegExp(`^DirAuthority ${line}$`, 'm'));
+  t.regex(torrc, /^Socks5Proxy 10\.0\.2\.100:1080$/m);
+  const without = content(plan({ ...torGrid, tor: { ...torGrid.tor!, testNetwork: { dirAuthorities: [line] } } }), '/etc/tor/torrc.d/sysback.conf');
+  t.notRegex(without, /Socks5Proxy/);
+  t.notRegex(content(plan(torGrid), '/etc/tor/torrc.d/sysback.conf'), /TestingTorNetwork|Socks5Proxy/);
+});
+
 test('units: the hook and the nodes enabled, systemd-firstboot masked; tor masked only for test images', (t) => {
   const p = plan();
   t.true(p.units.enable.includes('sysback-firstboot.service'));

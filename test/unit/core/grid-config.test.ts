@@ -79,3 +79,17 @@ test('a Tor grid that would reveal an IP is refused: a tor block with listen tcp
   t.false(result.ok);
   if (!result.ok) t.deepEqual(result.problems.map((p) => p.path), ['tor']);
 });
+
+test('a private test network\'s relay proxy is a private address: never a proxy out on the internet', (t) => {
+  const onion = `tor:${'a'.repeat(56)}.onion:3457`;
+  const torValid = { ...valid, introducers: [{ name: 'i', furl: `pb://ti3snsd4rc3o32dhkfntqowqqz6h6zcy@${onion}/x` }], listen: 'tor', tor: { controlPort: 'tcp:127.0.0.1:39051', socksPort: 39050 } };
+  const line = `a1 orport=5000 v3ident=${'A'.repeat(40)} 127.0.0.1:5001 ${'B'.repeat(40)}`;
+  const withProxy = (socks5Proxy: string) => validateGridConfig({ ...torValid, tor: { ...torValid.tor, testNetwork: { dirAuthorities: [line], socks5Proxy } } });
+  t.true(withProxy('10.0.2.100:1080').ok);
+  t.true(withProxy('127.0.0.1:1080').ok);
+  for (const bad of ['8.8.8.8:1080', 'proxy.example.com:1080', '10.0.2.100', '10.0.2.100:1080 ; x']) {
+    const result = withProxy(bad);
+    t.false(result.ok, bad);
+    if (!result.ok) t.true(result.problems.some((p) => p.path.includes('socks5Proxy')), bad);
+  }
+});
