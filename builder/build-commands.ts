@@ -84,7 +84,8 @@ function registerBootAndInstallCommands(program: Command): void {
     .option('--persist', 'keep what the boot writes (default: a throwaway snapshot)')
     .option('--cmdline <word...>', 'extra init arguments for --nspawn, e.g. sysback.mode=recover')
     .option('--ssh-port <port>', "qemu: this port on the host's 127.0.0.1 leads to the guest's SSH server")
-    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; grid?: string; gridPort?: string[]; persist?: boolean; cmdline?: string[]; sshPort?: string }) => {
+    .option('--kvm', 'qemu: use KVM instead of software emulation (where /dev/kvm really works)')
+    .action(async (dir: string, opts: { qemu?: boolean; nspawn?: boolean; grid?: string; gridPort?: string[]; persist?: boolean; cmdline?: string[]; sshPort?: string; kvm?: boolean }) => {
       if (opts.qemu && opts.nspawn) throw new UserError('choose one of --qemu and --nspawn');
       const [createContext, { bootImage }] = await Promise.all([loadContext(), import('./boot-image.ts')]);
       const ctx = createContext();
@@ -93,7 +94,7 @@ function registerBootAndInstallCommands(program: Command): void {
         return Number(p);
       });
       if (opts.sshPort !== undefined && (!/^\d{1,5}$/.test(opts.sshPort) || opts.nspawn)) throw new UserError(`--ssh-port ${opts.sshPort}: a port number, with --qemu`);
-      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline, ...(opts.grid ? { grid: opts.grid } : {}), ...(opts.sshPort ? { sshPort: Number(opts.sshPort) } : {}) });
+      const code = await bootImage(ctx, { dir, mode: opts.nspawn ? 'nspawn' : 'qemu', gridPorts, persist: opts.persist, initArgs: opts.cmdline, ...(opts.grid ? { grid: opts.grid } : {}), ...(opts.sshPort ? { sshPort: Number(opts.sshPort) } : {}), kvm: opts.kvm === true });
       if (code !== 0) process.exitCode = code;
     });
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OVMF_VARS, qemuArgv, usableAccel } from '../../builder/boot-image.ts';
+import { OVMF_VARS, qemuArgv } from '../../builder/boot-image.ts';
 import { kernelCmdline } from '../../builder/plan.ts';
 import { defaultBuildConfig } from '../../builder/build-config.ts';
 import { createContext } from '../../core/context.ts';
@@ -49,7 +49,7 @@ async function bootGuest(direct?: { append: string }): Promise<Guest> {
   const socket = path.join(run, 'serial.sock');
   const vars = path.join(run, 'vars.fd');
   copyFileSync(OVMF_VARS, vars);
-  let argv = qemuArgv({ disk: path.join(image!.dir, 'disk.img'), vars, serial: { socket, log: path.join(run, 'serial.log') }, noReboot: true, accel: usableAccel() });
+  let argv = qemuArgv({ disk: path.join(image!.dir, 'disk.img'), vars, serial: { socket, log: path.join(run, 'serial.log') }, noReboot: true });
   if (direct) {
     // direct kernel boot: no firmware, the built kernel and initrd, our command line
     argv = argv.filter((a, i) => !a.startsWith('if=pflash') && argv[i + 1]?.startsWith('if=pflash') !== true);
