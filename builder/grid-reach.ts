@@ -138,7 +138,9 @@ export async function startGridNamespace(ctx: Context, guestAddress: string, for
     // ready once every listener is bound inside the namespace
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (!isOurProcess(holder, marker)) {
+      // /proc/PID/cmdline is empty for a moment while unshare execs the shell: look twice before
+      // calling the holder dead (CI run 9 failed a boot on that moment, with an empty holder log)
+      if (!isOurProcess(holder, marker) && (await sleep(200), !isOurProcess(holder, marker))) {
         throw new SysbackError(`the grid namespace did not start: ${readFileSync(path.join(run, 'holder.log'), 'utf8').trim().slice(-500)}`);
       }
       const result = await ctx.runner.run(['nsenter', `--net=${nsPath}`, 'ss', '-Hltn'], { reject: false });
