@@ -20,7 +20,7 @@ import type { Context } from '../core/context.ts';
 import { UserError } from '../core/errors.ts';
 import { withCleanup } from '../core/signal-cleanup.ts';
 import { ensureHostTools, TOOLSETS } from './host-tools.ts';
-import { gridReach, startGridNamespace, type Forward, type Namespace } from './grid-reach.ts';
+import { checkPort, gridReach, startGridNamespace, type Forward, type GridReach, type Namespace } from './grid-reach.ts';
 import { startRelayProxy, type RelayProxy } from './relay-proxy.ts';
 import { GUEST_ADDRESS } from '../grid/local-grid.ts';
 import { guestProcess } from './guest-stop.ts';
@@ -56,17 +56,12 @@ export interface QemuOptions {
   cpus?: number;
 }
 
-function port(value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new UserError(`not a port: ${value}`);
-  return value;
-}
-
 export function qemuArgv(options: QemuOptions): string[] {
   const forwards = [
     ...(options.gridPorts ?? []).map((p) => ({ port: p, hostPort: p })),
     ...(options.forwards ?? []),
-  ].map(({ port: p, hostPort }) => `,guestfwd=tcp:${GUEST_GRID_ADDRESS}:${port(p)}-cmd:socat - TCP:127.0.0.1:${port(hostPort)}`).join('');
-  const ssh = options.sshPort === undefined ? '' : `,hostfwd=tcp:127.0.0.1:${port(options.sshPort)}-:22`;
+  ].map(({ port: p, hostPort }) => `,guestfwd=tcp:${GUEST_GRID_ADDRESS}:${checkPort(p)}-cmd:socat - TCP:127.0.0.1:${checkPort(hostPort)}`).join('');
+  const ssh = options.sshPort === undefined ? '' : `,hostfwd=tcp:127.0.0.1:${checkPort(options.sshPort)}-:22`;
   const serial = options.serial === 'stdio'
     ? ['-serial', 'mon:stdio']
     : ['-chardev', `socket,id=ser0,path=${options.serial.socket},server=on,wait=on,logfile=${options.serial.log}`, '-serial', 'chardev:ser0'];
@@ -155,6 +150,12 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
     await proxy?.close();
     for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
   };
+  /** over a private Tor network: starts the relay proxy; the guest port that leads to it */
+  const proxyForward = async (reach: GridReach | undefined): Promise<Forward[]> => {
+    if (!reach?.torProxy) return [];
+    proxy = await startRelayProxy(reach.torProxy.relayPorts);
+    return [{ port: reach.torProxy.guestPort, hostPort: proxy.port }];
+  };
   /** runs the guest's leader with the console on this terminal, telling `guest` its PID */
   const runGuest = async (argv: string[]): Promise<number> => {
     const watcher = setInterval(() => guest.watch(), 250);
@@ -174,8 +175,7 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
       if (!existsSync(path.join(tree, 'usr/lib/systemd/systemd'))) throw new UserError(`${tree} is not a built root tree`, 'run sysback build first');
       const reach = options.grid ? gridReach(options.grid) : undefined;
       if (reach) {
-        if (reach.torProxy) proxy = await startRelayProxy(reach.torProxy.relayPorts);
-        const forwards = [...reach.guestPorts.map((p) => ({ port: p, hostPort: p })), ...(proxy && reach.torProxy ? [{ port: reach.torProxy.guestPort, hostPort: proxy.port }] : [])];
+        const forwards = [...reach.guestPorts.map((p) => ({ port: p, hostPort: p })), ...(await proxyForward(reach))];
         namespace = await startGridNamespace(ctx, reach.guestAddress, forwards);
       }
       // Without --persist the boot writes into an upper directory of ours (an overlay mounted in a
@@ -198,8 +198,7 @@ export async function bootImage(ctx: Context, options: BootOptions): Promise<num
       throw new UserError(`the grid in ${options.grid} is reached at ${reach.guestAddress}, but a qemu guest reaches the host at ${GUEST_GRID_ADDRESS}`, 'make the grid again with sysback grid init (the default guest address)');
     }
     const gridPorts = [...new Set([...(options.gridPorts ?? []), ...(reach?.guestPorts ?? [])])];
-    if (reach?.torProxy) proxy = await startRelayProxy(reach.torProxy.relayPorts);
-    const forwards = proxy && reach?.torProxy ? [{ port: reach.torProxy.guestPort, hostPort: proxy.port }] : [];
+    const forwards = await proxyForward(reach);
     await ensureHostTools(ctx.runner, ctx.log, TOOLSETS.qemu);
     const disk = path.join(options.dir, 'disk.img');
     if (!existsSync(disk)) throw new UserError(`${disk} does not exist`, 'run sysback build first');

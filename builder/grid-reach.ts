@@ -55,7 +55,8 @@ export function gridReach(gridDir: string): GridReach {
   return { guestPorts: [], torProxy: { guestPort: checkPort(Number(proxy[2])), relayPorts: torNetworkPorts(local.torNetwork) }, guestAddress: proxy[1]! };
 }
 
-function checkPort(port: number): number {
+/** `port` when it is one (1-65535), else a UserError: nothing else reaches a socat or qemu argument. */
+export function checkPort(port: number): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`not a port: ${port}`);
   return port;
 }
