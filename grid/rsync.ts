@@ -10,7 +10,12 @@
 //   NAME exists, and with `--inplace` when it does not (`newFile`: nothing to truncate or replace, so
 //   the file is written once under its own name: no temp file, no rename waiting for Tahoe to upload
 //   the temp file first; measured about half the copy's time; the caller unlinks NAME if the copy
-//   fails); always `--whole-file` (no delta reads of the old file) and `--mkpath` (parents become Tahoe directories);
+//   fails); always `--whole-file` (no delta reads of the old file), `--mkpath` (parents become Tahoe
+//   directories) and `--ignore-times`: rsync's quick check takes a file of the same size whose time
+//   falls in the same second as the one in the area (Tahoe reports the link's time, rsync compares
+//   whole seconds) for up to date and copies nothing, so an upload of same-sized bytes right after
+//   the last would never be linked (CI: "did not show over-mount.bin … the previous file"); an
+//   upload always writes, as the web API's does;
 //   no -p/-o/-g (Tahoe keeps no owners, and a read-only mode would make the next backup's link
 //   `no-write`), and no `--times` into the area: setting a time there is one more write of the
 //   mutable directory (SFTP setstat is `set_metadata_for`), and the link's own `linkmotime` already
@@ -61,7 +66,7 @@ export interface CopyOutOfMountOptions {
 
 /** The rsync argv (pure): `from` and `to` as rsync takes them, the area's side relative to the mount. */
 export function rsyncArgv(from: string, to: string, options: { times: boolean; inplace?: boolean }): string[] {
-  return ['setsid', 'rsync', ...(options.times ? ['--times'] : []), ...(options.inplace ? ['--inplace'] : []), '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', from, to];
+  return ['setsid', 'rsync', ...(options.times ? ['--times'] : []), ...(options.inplace ? ['--inplace'] : []), '--ignore-times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', from, to];
 }
 
 /** Cumulative bytes from rsync's `--info=progress2` output (lines separated by \r or \n). */

@@ -6,14 +6,14 @@ import { isRsyncTemp, parseRsyncProgress, rsyncArgv } from '../../../grid/rsync.
 test('rsync runs in its own process group, whole files, parents made; times only where they are cheap', (t) => {
   // into the area: no --times (setting one is another write of the mutable directory)
   t.deepEqual(rsyncArgv('/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz', { times: false }), [
-    'setsid', 'rsync', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', '/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz',
+    'setsid', 'rsync', '--ignore-times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', '/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz',
   ]);
   // a name that does not exist yet is written in place: no temp file for Tahoe to upload, then rename
   t.deepEqual(rsyncArgv('/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz', { times: false, inplace: true }), [
-    'setsid', 'rsync', '--inplace', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', '/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz',
+    'setsid', 'rsync', '--inplace', '--ignore-times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', '/var/lib/sysback/SysBackup.tar.gz', './archives/x.tar.gz',
   ]);
   t.deepEqual(rsyncArgv('./archives/x.tar.gz', '/var/lib/sysback/restore/x.tar.gz', { times: true }), [
-    'setsid', 'rsync', '--times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', './archives/x.tar.gz', '/var/lib/sysback/restore/x.tar.gz',
+    'setsid', 'rsync', '--times', '--ignore-times', '--whole-file', '--mkpath', '--info=progress2', '--outbuf=L', './archives/x.tar.gz', '/var/lib/sysback/restore/x.tar.gz',
   ]);
 });
 
