@@ -4,6 +4,7 @@
 // off). The root is a real Debian trixie tree (an overlayfs over the cached target root filesystem),
 // so the Python and Node checks run the real interpreters.
 import test from 'ava';
+import { testIf } from '../support/skip.ts';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,8 +63,8 @@ function recorder() {
   return { calls, deps };
 }
 
-const maybe = canRun ? test.serial : test.serial.skip;
-if (!canRun) test('install tests need root and the cached target rootfs', (t) => t.log('skipped: run as root after `npm run rootfs`'));
+// a visible skip with the reason in each title (test/support/skip.ts), never a passing stand-in
+const maybe = testIf(canRun, 'install tests need root and the cached target rootfs (run as root after `npm run rootfs`)').serial;
 
 maybe('install lays the base overlay, enables the units, then asks the question now', async (t) => {
   const ctx = await freshRoot('asks');
