@@ -8,13 +8,15 @@
 // the journal under cron's `systemd-cat -t sysback`) → fingerprint every path in files.txt → destroy
 // the router (its throwaway layer goes) → boot a fresh copy → type `recover`, part of the alias, the
 // password → it restores and reboots → the same fingerprint over SSH with the same access → it does
-// not ask again → its next backup goes to its new private directory → a grid member unlinks the alias
+// not ask again → once both its nodes see every server again, its next backup (through cron again)
+// goes to its new private directory → a grid member unlinks the alias
 // → a third fresh copy recovers with the recovery card the second printed → the same fingerprint.
 // With `--qemu` every router boots in qemu from the UEFI disk (`sysback boot --qemu --grid
 // --ssh-port`; see the README's known gap). SSH checks the host key under one alias, so a recovered router must present
 // the lost one's host key. `--json` prints {phases, equal, paths, differing, cardRecovery,
-// periodicBackup, tor, boots, accel}. Exit 0 only when both restored routers equal the lost one and
-// the periodic backup came from cron. Every process is ours and stopped by PID.
+// periodicBackup, nextBackup, serversSeenAfterReboot, serversSeenAfterRecoveredReboot, tor, boots,
+// accel}. Exit 0 only when both restored routers equal the lost one and both routers' periodic backups
+// came from cron. Every process is ours and stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -121,7 +123,10 @@ echo "crontab: $(crontab -l | sha256sum | cut -c1-64)"`;
 
 /**
  * Waits until the router's last good backup started after `since` (epoch seconds), polling its status
- * over SSH; then checks the journal shows it came from the cron line (`systemd-cat -t sysback`).
+ * over SSH; then checks that the journal of this boot, under the tag only the cron line writes
+ * (`systemd-cat -t sysback`), names that very generation. (Not "backup due" after `since`: a cron run
+ * that started before `since` and waited for servers makes its archive after it; CI's e2e of the
+ * recovered router.)
  */
 async function waitForCronBackup(router: Router, since: number, timeoutMs: number): Promise<{ generation: string; secondsAfterChange: number; fromCron: boolean }> {
   const deadline = Date.now() + timeoutMs;
@@ -135,8 +140,9 @@ async function waitForCronBackup(router: Router, since: number, timeoutMs: numbe
     }
     const started = last?.time ? Date.parse(last.time) / 1000 : NaN;
     if (started > since) {
-      const journal = await router.ssh(`journalctl -t sysback --since @${since} -o cat --no-pager`);
-      return { generation: last!.generation ?? '?', secondsAfterChange: Math.round(started - since), fromCron: /backup due/.test(journal.stdout) };
+      const journal = await router.ssh('journalctl -t sysback -b -o cat --no-pager');
+      const generation = last!.generation ?? '?';
+      return { generation, secondsAfterChange: Math.round(started - since), fromCron: journal.stdout.includes(generation) };
     }
     await sleep(10_000);
   }
@@ -153,21 +159,50 @@ function elideCaps(text: string): string {
 /** The storage nodes `sysback grid init` makes. */
 const GRID_STORAGE_NODES = 3;
 
-/** Polls `sysback status` over SSH until the router's private node sees `wanted` storage servers; seconds taken. */
-async function waitForServers(router: Router, wanted: number, timeoutMs: number): Promise<{ seconds: number; connected: number }> {
+/**
+ * Polls `sysback node status` over SSH until both device nodes (public and private) see `wanted`
+ * storage servers: over Tor they connect one by one after every start, and a read through the public
+ * node before it sees `needed` servers fails "insufficient good shares" (CI's e2e of be51f82).
+ */
+async function waitForServers(router: Router, wanted: number, timeoutMs: number): Promise<{ seconds: number; public: number; private: number }> {
   const started = performance.now();
-  let connected = 0;
+  const seen = { public: 0, private: 0 };
   while (performance.now() - started < timeoutMs) {
-    const status = await router.ssh('sysback status --json').catch(() => undefined);
+    const status = await router.ssh('sysback node status --json').catch(() => undefined);
     try {
-      connected = (JSON.parse(status?.stdout ?? '') as { grid?: { serversConnected?: number } }).grid?.serversConnected ?? 0;
+      for (const n of (JSON.parse(status?.stdout ?? '') as { nodes: { area: 'public' | 'private'; serversConnected: number }[] }).nodes) seen[n.area] = n.serversConnected;
     } catch {
-      connected = 0;
+      seen.public = seen.private = 0;
     }
-    if (connected >= wanted) break;
+    if (seen.public >= wanted && seen.private >= wanted) break;
     await sleep(2000);
   }
-  return { seconds: Math.round((performance.now() - started) / 100) / 10, connected };
+  return { seconds: Math.round((performance.now() - started) / 100) / 10, ...seen };
+}
+
+/** A digest of the private area's directory cap as the router's alias file names it (never the cap itself). */
+const PRIVATE_DIR_DIGEST = "grep '^sysback-private:' /var/lib/sysback/tahoe/private/private/aliases | sha256sum | cut -c1-16";
+
+/**
+ * What a failed run needs to be understood, from each router still up (over SSH, bounded): the clock,
+ * both nodes' view of every server and introducer (Tahoe's own connection status text, which says why a
+ * connection failed), and the journal of tor and the Tahoe units. Goes to out/e2e/diagnostics-NAME.txt.
+ */
+const DIAGNOSE = String.raw`date -u +%FT%TZ; sysback node status
+for p in $(node -e 'const t=require("/etc/sysback/sysback.json").tahoe??{};const w=t.webPorts??{private:3456,public:3457};console.log(w.private,w.public)'); do
+  node -e 'fetch("http://127.0.0.1:"+process.argv[1]+"/?t=json").then(r=>r.json()).then(j=>{for(const s of j.servers??[])console.log(process.argv[1],s.nickname,"|",s.connection_status,"| last data",s.last_received_data);console.log(process.argv[1],"introducers",JSON.stringify(j.introducers?.statuses))}).catch(e=>console.log(process.argv[1],String(e)))' $p
+done
+tail -n 40 /var/lib/sysback/tahoe/private/logs/twistd.log 2>/dev/null | cut -c1-300
+journalctl -u tor@default -u 'sysback-tahoe@*' --no-pager -n 80 -o short-monotonic | cut -c1-300`;
+
+async function diagnose(router: Router): Promise<void> {
+  const out = await Promise.race([
+    router.ssh(DIAGNOSE).then((r) => r.stdout + r.stderr, (e: Error) => `ssh failed: ${e.message}`),
+    sleep(120_000).then(() => 'no answer over SSH within 120 s'),
+  ]);
+  const file = path.join(work, `diagnostics-${router.name}.txt`);
+  writeFileSync(file, elideCaps(out));
+  say(`diagnostics of ${router.name}: ${file}`);
 }
 
 const routers: Router[] = [];
@@ -236,6 +271,7 @@ try {
   const cronBackup = await waitForCronBackup(first, changedAt, 10 * 60_000);
   phase('periodicBackupViaCron');
   const lost = (await first.ssh(FINGERPRINT)).stdout;
+  const lostPrivateDir = (await first.ssh(PRIVATE_DIR_DIGEST)).stdout.trim();
   await first.destroy();
   phase('destroy');
 
@@ -258,12 +294,23 @@ try {
   phase('recoverToReboot');
   await second.console.waitFor(/login: /, 300_000, QUESTION);
   phase('recoveredRebootToLogin');
+  const recoveredAt = Number((await second.ssh('date -u +%s')).stdout.trim());
   const restored = (await second.ssh(FINGERPRINT)).stdout;
   const lostLines = lost.trim().split('\n');
   const restoredLines = new Set(restored.trim().split('\n'));
   const differing = lostLines.filter((l) => !restoredLines.has(l));
-  const next = await second.ssh('sysback backup --force >/dev/null 2>&1; sysback status --json');
-  phase('compareAndNextBackup');
+  phase('compare');
+  // over Tor the recovered router's nodes reconnect one by one after its reboot, as the first's did
+  const serversSeenRecovered = await waitForServers(second, GRID_STORAGE_NODES, 300_000);
+  phase('serversSeenAfterRecoveredLogin');
+  // its next backup: the cron line as installed (a --force beside it would only meet the cron run's
+  // lock), into the fresh private directory recovery made, not the lost router's
+  const next = await waitForCronBackup(second, recoveredAt, 10 * 60_000);
+  const newPrivateDir = (await second.ssh(PRIVATE_DIR_DIGEST)).stdout.trim();
+  const listed = (await second.ssh('tahoe -d /var/lib/sysback/tahoe/private ls sysback-private:archives')).stdout;
+  const nextBackup = { ...next, newPrivateDirectory: newPrivateDir.length > 0 && newPrivateDir !== lostPrivateDir, listed: listed.includes(next.generation) };
+  if (!nextBackup.newPrivateDirectory || !nextBackup.listed) throw new Error(`the recovered router's next backup is not in a new private directory: ${JSON.stringify(nextBackup)}`);
+  phase('nextBackupViaCron');
 
   // ---- a grid member unlinks the alias; the recovery card printed by the recovered router still recovers it ----
   await second.ssh(`tahoe -d /var/lib/sysback/tahoe/public unlink "$(node -e 'process.stdout.write(require("/etc/sysback/sysback.json").grid.publicDirectory)')/${ALIAS}"`);
@@ -300,13 +347,8 @@ try {
     serversSeenAfterReboot: serversSeen,
     tor,
     sshWorksAfterRecover: true,
-    nextBackup: (() => {
-      try {
-        return JSON.parse(next.stdout) as unknown;
-      } catch {
-        return next.stdout.slice(0, 300);
-      }
-    })(),
+    serversSeenAfterRecoveredReboot: serversSeenRecovered,
+    nextBackup,
     readCapOnCard: readCap.length > 0,
     boots: Object.fromEntries(routers.map((r) => [r.name, r.mode])),
     // software emulation: see builder/boot-image.ts on /dev/kvm
@@ -315,6 +357,7 @@ try {
 } catch (error) {
   say(`failed: ${(error as Error).message}`);
   result = { ...result, error: (error as Error).message.slice(0, 2000) };
+  for (const r of routers) if (r.proc.exitCode === null) await diagnose(r);
 } finally {
   // the consoles as a person saw them, caps elided (README "Life of a router" quotes them)
   for (const r of routers) writeFileSync(path.join(work, `transcript-${r.name}.txt`), elideCaps(r.console.text));
@@ -323,4 +366,5 @@ try {
 }
 if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 else say(`equal: ${result.equal}`);
-process.exitCode = result.equal === true && (result.periodicBackup as { fromCron?: boolean } | undefined)?.fromCron === true ? 0 : 1;
+const fromCron = (key: string) => (result[key] as { fromCron?: boolean } | undefined)?.fromCron === true;
+process.exitCode = result.equal === true && fromCron('periodicBackup') && fromCron('nextBackup') ? 0 : 1;
