@@ -13,8 +13,8 @@ import type { DeviceConfig } from '../core/config/device-config.ts';
 import { DEVICE, type Area } from '../core/device-paths.ts';
 import { CorruptError, NotConfiguredError } from '../core/errors.ts';
 import { waitWithProgress } from '../core/progress.ts';
-import { writeIntroducers } from './tahoe-cfg.ts';
-import { createNode, runningPid, startNode, stopNode, waitUntilAnswering, type NodeSpec } from './tahoe-node.ts';
+import { editCfg, writeIntroducers } from './tahoe-cfg.ts';
+import { createNode, protocolEdits, runningPid, startNode, stopNode, waitUntilAnswering, type NodeSpec } from './tahoe-node.ts';
 import { hostTahoe } from './tahoe-program.ts';
 import type { TahoeClient } from './tahoe-client.ts';
 import { TahoeWebApi } from './webapi.ts';
@@ -39,7 +39,9 @@ export function deviceNodeSpec(dir: string, config: DeviceConfig, area: Area, ni
     webPort: config.tahoe.webPorts[area],
     shares: grid.shares,
     introducers: grid.introducers,
-    ...(tor ? { tor } : {}),
+    // over Tor the router speaks Foolscap to storage servers: Tahoe's HTTP storage client does not
+    // connect over Tor on a slow CPU (grid/tahoe-node.ts NodeSpec.foolscapOnly)
+    ...(tor ? { tor, foolscapOnly: true } : {}),
   };
   if (area === 'public') return { ...base, role: 'client', listen: { kind: 'none' } };
   return {
@@ -56,6 +58,9 @@ export async function ensureDeviceNode(ctx: Context, config: DeviceConfig, area:
   const dir = nodeDir(ctx, area);
   if (existsSync(path.join(dir, 'tahoe.cfg'))) {
     writeIntroducers(dir, config.grid.introducers);
+    // a node an older sysback made gets the storage protocol settings too (nothing else changes)
+    const edits = protocolEdits(deviceNodeSpec(dir, config, area, nickname));
+    if (edits.length) editCfg(dir, edits);
     return 'existing';
   }
   mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });

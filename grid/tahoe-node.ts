@@ -40,6 +40,23 @@ export interface NodeSpec {
   reservedSpace?: string;
   /** false: a node that listens but offers no storage ([storage] enabled = false) */
   storage?: boolean;
+  /**
+   * Speak only Foolscap to storage servers (`[client] force_foolscap`), and as a storage server
+   * announce no HTTP storage (`[storage] force_foolscap`). Tahoe 1.20's HTTP storage client gives a
+   * server 5 s to connect and answer its version, and retries every second; over Tor on a slow CPU
+   * (an onion rendezvous, then TLS, in Python) that never fits, and each cancelled try starts the next:
+   * a router under qemu saw none of the grid's servers after a restart while its Foolscap introducer
+   * connections, with no such bound, were up. See protocolEdits.
+   */
+  foolscapOnly?: boolean;
+}
+
+/** The tahoe.cfg settings `foolscapOnly` stands for (pure); empty when it is not set. */
+export function protocolEdits(spec: Pick<NodeSpec, 'foolscapOnly' | 'role' | 'storage'>): Array<[string, string, string]> {
+  if (!spec.foolscapOnly) return [];
+  const edits: Array<[string, string, string]> = [['client', 'force_foolscap', 'true']];
+  if (spec.role === 'storage' && spec.storage !== false) edits.push(['storage', 'force_foolscap', 'true']);
+  return edits;
 }
 
 function listenFlags(spec: NodeSpec): string[] {
@@ -142,6 +159,7 @@ async function createIn(spec: NodeSpec, runner: Runner, tahoe: TahoeProgram, lab
     // which may be someone else's tor (DESIGN §6, notes/tor-testnet.md §7).
     edits.push(['tor', 'control.port', spec.tor.controlPort]);
   }
+  edits.push(...protocolEdits(spec));
   if (edits.length) editCfg(spec.dir, edits);
   if (spec.introducers?.length) writeIntroducers(spec.dir, spec.introducers);
 }

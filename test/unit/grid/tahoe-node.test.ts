@@ -7,9 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { clearStaleRunningProcess, createNode, runFiles, waitUntilAnswering } from '../../../grid/tahoe-node.ts';
 import type { Runner } from '../../../core/runner.ts';
 import { deviceConfigFromGrid } from '../../../core/config/device-config.ts';
-import { deviceNodeSpec } from '../../../grid/device-nodes.ts';
+import { deviceNodeSpec, ensureDeviceNode } from '../../../grid/device-nodes.ts';
+import { createContext } from '../../../core/context.ts';
+import { DEVICE } from '../../../core/device-paths.ts';
 import { getCfgValue } from '../../../grid/tahoe-cfg.ts';
-import { tcpGrid } from '../../support/grid-fixture.ts';
+import { tcpGrid, torGrid } from '../../support/grid-fixture.ts';
 
 function nodeDir(t: { teardown: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sysback-node-'));
@@ -153,4 +155,33 @@ test('offer-storage: the private node is a storage server by default; tahoe.offe
     t.is(getCfgValue(cfg, 'storage', 'enabled'), offerStorage ? undefined : 'false');
     t.is(getCfgValue(cfg, 'storage', 'reserved_space'), '1G');
   }
+});
+
+test('foolscap-over-tor: on a Tor grid both device nodes speak only Foolscap to storage servers and the private node announces no HTTP storage; on a TCP grid neither', async (t) => {
+  for (const grid of [torGrid, tcpGrid]) {
+    const over = grid.listen === 'tor';
+    const config = deviceConfigFromGrid(grid);
+    for (const area of ['private', 'public'] as const) {
+      const dir = path.join(nodeDir(t), area);
+      await createNode(creatingRunner([]), tahoeOnHost, deviceNodeSpec(dir, config, area, 'router'));
+      const cfg = readFileSync(path.join(dir, 'tahoe.cfg'), 'utf8');
+      t.is(getCfgValue(cfg, 'client', 'force_foolscap'), over ? 'true' : undefined, `${grid.name} ${area} [client]`);
+      t.is(getCfgValue(cfg, 'storage', 'force_foolscap'), over && area === 'private' ? 'true' : undefined, `${grid.name} ${area} [storage]`);
+    }
+  }
+});
+
+test('foolscap-over-tor: a node an older sysback made on a Tor grid gets the settings when a flow ensures it, and keeps everything else', async (t) => {
+  const root = nodeDir(t);
+  const ctx = createContext({ root });
+  const dir = ctx.path(DEVICE.tahoe('private'));
+  mkdirSync(path.join(dir, 'private'), { recursive: true });
+  writeFileSync(path.join(dir, 'tahoe.cfg'), '[node]\nnickname = old-router\n[client]\nshares.needed = 2\n[storage]\nenabled = true\n');
+  t.is(await ensureDeviceNode(ctx, deviceConfigFromGrid(torGrid), 'private', 'router'), 'existing');
+  const cfg = readFileSync(path.join(dir, 'tahoe.cfg'), 'utf8');
+  t.is(getCfgValue(cfg, 'client', 'force_foolscap'), 'true');
+  t.is(getCfgValue(cfg, 'storage', 'force_foolscap'), 'true');
+  t.is(getCfgValue(cfg, 'node', 'nickname'), 'old-router');
+  t.is(getCfgValue(cfg, 'client', 'shares.needed'), '2');
+  t.is((cfg.match(/^\[client\]$/gm) ?? []).length, 1, 'one [client] section: Tahoe refuses a duplicate');
 });
