@@ -1,18 +1,18 @@
-// `npm run e2e [-- --tcp] [-- --qemu] [-- --json]`: the whole life of a router on the image a user
+// `npm run e2e [-- --tcp] [-- --qemu | --nspawn] [-- --json]`: the whole life of a router on the image a user
 // flashes, driven the way a person would (issue #10, item 5). In order: a grid (over a private Tor
 // network of its own by default; `--tcp` for loopback TCP) → `sysback build` (backup interval 0.03 h,
 // so the cron line as installed asks every minute) → `sysback boot --nspawn --grid` on a pty → type
 // `new`, alias, password → configure, back up, card → the real reboot inside the image → it comes back
 // without asking → over SSH (the key from build.json): change a config file and a crontab line → the
-// periodic backup runs through cron (waited for in `sysback status`, its "backup due" line found in
-// the journal under cron's `systemd-cat -t sysback`) → fingerprint every path in files.txt → destroy
+// periodic backup runs through cron (waited for in `sysback status`, its generation named in the
+// journal under cron's `systemd-cat -t sysback`) → fingerprint every path in files.txt → destroy
 // the router (its throwaway layer goes) → boot a fresh copy → type `recover`, part of the alias, the
 // password → it restores and reboots → the same fingerprint over SSH with the same access → it does
 // not ask again → once both its nodes see every server again, its next backup (through cron again)
 // goes to its new private directory → a grid member unlinks the alias
-// → a third fresh copy recovers with the recovery card the second printed → the same fingerprint.
-// With `--qemu` every router boots in qemu from the UEFI disk (`sysback boot --qemu --grid
-// --ssh-port`; see the README's known gap). SSH checks the host key under one alias, so a recovered router must present
+// → a third fresh copy, booted in qemu from the UEFI disk (`sysback boot --qemu --grid --ssh-port`),
+// recovers with the recovery card the second printed → the same fingerprint. The first two boot under
+// nspawn; `--qemu` boots every router in qemu, `--nspawn` every router under nspawn. SSH checks the host key under one alias, so a recovered router must present
 // the lost one's host key. `--json` prints {phases, equal, paths, differing, cardRecovery,
 // periodicBackup, nextBackup, serversSeenAfterReboot, serversSeenAfterRecoveredReboot, tor, boots,
 // accel}. Exit 0 only when both restored routers equal the lost one and both routers' periodic backups
@@ -34,6 +34,8 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const tor = !args.includes('--tcp');
 const allQemu = args.includes('--qemu');
+const allNspawn = args.includes('--nspawn');
+if (allQemu && allNspawn) throw new Error('--qemu and --nspawn exclude each other');
 const work = path.join(repo, 'out', 'e2e');
 const gridDir = path.join(work, 'grid');
 const imageDir = path.join(work, 'image');
@@ -197,7 +199,7 @@ journalctl -u tor@default -u 'sysback-tahoe@*' --no-pager -n 80 -o short-monoton
 
 async function diagnose(router: Router): Promise<void> {
   const out = await Promise.race([
-    router.ssh(DIAGNOSE).then((r) => r.stdout + r.stderr, (e: Error) => `ssh failed: ${e.message}`),
+    router.ssh(DIAGNOSE).then((r) => r.stdout + r.stderr, (e: Error) => `ssh failed: ${e.message.split("\n").at(-1)}`),
     sleep(120_000).then(() => 'no answer over SSH within 120 s'),
   ]);
   const file = path.join(work, `diagnostics-${router.name}.txt`);
@@ -318,9 +320,8 @@ try {
   if (unlinked.stdout.split('\n').includes(ALIAS)) throw new Error('the alias is still linked after the unlink');
   const beforeCard = (await second.ssh(FINGERPRINT)).stdout;
   await second.destroy();
-  // under qemu (--qemu) a private node that starts a second time sees no server over Tor yet (README,
-  // "Known gap"), so by default this router boots under nspawn too
-  const third = await Router.boot('third', allQemu ? 'qemu' : 'nspawn');
+  // the image as a user flashes it: the UEFI disk under qemu (software emulation), unless --nspawn
+  const third = await Router.boot('third', allNspawn ? 'nspawn' : 'qemu');
   routers.push(third);
   await third.console.waitFor(QUESTION, 180_000);
   third.console.sendLine('recover');
