@@ -283,7 +283,7 @@ export async function publishIdentity(
   if (before === 'taken') throw new AliasTakenError(alias);
 
   await api.put(armored, { dirCap: own.writeCap, name: IDENTITY_FILE });
-  const back = await readIdentityFile(api, own.readCap);
+  const back = await readIdentityFile(api, own.readCap, "this router's identity directory", retry);
   if (back !== armored) throw new VerifyError(`${IDENTITY_FILE} read back from the grid differs from what was written`);
 
   if (before === 'ours') return { readCap: own.readCap, aliasLinked: false };
@@ -294,27 +294,30 @@ export async function publishIdentity(
   return { readCap: own.readCap, aliasLinked: outcome === 'linked' };
 }
 
-/** Every alias in the public directory that names a directory, sorted. */
 /**
- * The aliases published in the shared public directory, sorted. A read right after the node
- * connected, or during another router's write, can get a 410/500 that passes (`isPassingGridError`;
- * seen in CI at load 12: "insufficient good shares" with 2 of 2 servers connected): a read is safe to
- * repeat, so it is retried with the same bounded, jittered backoff as the links (5 tries by default),
- * and the last error is thrown.
+ * A read of the public area, retried while it fails the way a read right after the node connected
+ * does, or one during another router's write: a 410/500 that passes (`isPassingGridError`). Seen in
+ * CI: "insufficient good shares" with 2 of 2 servers connected at load 12 (listing the aliases), and
+ * over Tor, where servers connect one by one, the identity directory's shares on the one grid server
+ * not connected yet (step b). A read is safe to repeat: bounded, jittered backoff (policy.attempts
+ * tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is thrown.
  */
-export async function listAliases(api: Pick<TahoeClient, 'list'>, publicDirCap: string, policy: RetryPolicy = {}): Promise<string[]> {
+async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
   const attempts = policy.attempts ?? 5;
-  let entries: Awaited<ReturnType<TahoeClient['list']>>;
   for (let attempt = 1; ; attempt++) {
     try {
-      entries = await api.list(publicDirCap);
-      break;
+      return await read();
     } catch (error) {
       if (!isPassingGridError(error) || attempt >= attempts) throw error;
-      policy.onRetry?.(`reading the public directory failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
+      policy.onRetry?.(`${what} failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
       await (policy.sleep ?? defaultSleep)(backoffMs(attempt, { baseMs: 500, ...policy }));
     }
   }
+}
+
+/** The aliases published in the shared public directory (those naming a directory), sorted; reads retried as readRetrying says. */
+export async function listAliases(api: Pick<TahoeClient, 'list'>, publicDirCap: string, policy: RetryPolicy = {}): Promise<string[]> {
+  const entries = await readRetrying('reading the public directory', () => api.list(publicDirCap), policy);
   return entries
     .filter((entry) => entry.type === 'dirnode' && checkAlias(entry.name) === undefined)
     .map((entry) => entry.name)
@@ -322,33 +325,37 @@ export async function listAliases(api: Pick<TahoeClient, 'list'>, publicDirCap: 
 }
 
 /** The armored identity file published under `alias` (UnknownAliasError when the alias is absent). */
-export async function fetchIdentity(api: TahoeClient, publicDirCap: string, alias: string): Promise<string> {
+export async function fetchIdentity(api: TahoeClient, publicDirCap: string, alias: string, policy: RetryPolicy = {}): Promise<string> {
   assertAlias(alias);
-  const info = await api.info(publicDirCap, alias);
+  const info = await readRetrying(`reading the alias "${alias}"`, () => api.info(publicDirCap, alias), policy);
   if (info === undefined) throw new UnknownAliasError(alias);
   if (info.kind !== 'dirnode') {
     throw new CorruptError(`the alias "${alias}" does not point at an identity directory`, 'use the read cap on your recovery card');
   }
-  return readIdentityFile(api, info.readCap, `the directory published as "${alias}"`);
+  return readIdentityFile(api, info.readCap, `the directory published as "${alias}"`, policy);
 }
 
 /** The armored identity file in the directory whose read cap is printed on a recovery card. */
-export async function fetchIdentityByCard(api: TahoeClient, readCap: string): Promise<string> {
+export async function fetchIdentityByCard(api: TahoeClient, readCap: string, policy: RetryPolicy = {}): Promise<string> {
   const cap = parseCardCap(readCap);
   let info: unknown;
   try {
-    info = await api.info(cap, IDENTITY_FILE);
+    info = await readRetrying("reading the recovery card's directory", () => api.info(cap, IDENTITY_FILE), policy);
   } catch (error) {
     if (error instanceof TahoeHttpError) throw new UnknownCardError(`the grid answered HTTP ${error.status}`);
     throw error;
   }
   // Tahoe answers 404 for a child of a directory nobody made: say "nothing there", not "damaged"
   if (info === undefined) throw new UnknownCardError(`nothing is published there`);
-  return readIdentityFile(api, cap, "the recovery card's directory");
+  return readIdentityFile(api, cap, "the recovery card's directory", policy);
 }
 
-/** Reads identity.asc from a directory, bounded in size, as text. */
-async function readIdentityFile(api: TahoeClient, dirCap: string, what = "this router's identity directory"): Promise<string> {
+/** Reads identity.asc from a directory, bounded in size, as text; the reads retried as readRetrying says. */
+async function readIdentityFile(api: TahoeClient, dirCap: string, what: string, policy: RetryPolicy): Promise<string> {
+  return readRetrying(`reading ${what}`, () => readIdentityFileOnce(api, dirCap, what), policy);
+}
+
+async function readIdentityFileOnce(api: TahoeClient, dirCap: string, what: string): Promise<string> {
   const info = await api.info(dirCap, IDENTITY_FILE);
   if (info === undefined) throw new CorruptError(`${what} holds no ${IDENTITY_FILE}`, 'use the read cap on your recovery card, or another alias');
   const size = info.size ?? 0;
@@ -459,7 +466,7 @@ export async function publishRecoveredIdentity(
   await inspectIdentity(armored);
   const fresh = await identityDirOf(api, dirs.newDirWriteCap);
   await api.put(armored, { dirCap: fresh.writeCap, name: IDENTITY_FILE });
-  if ((await readIdentityFile(api, fresh.readCap)) !== armored) {
+  if ((await readIdentityFile(api, fresh.readCap, "this router's new identity directory", retry)) !== armored) {
     throw new VerifyError(`${IDENTITY_FILE} read back from the grid differs from what was written`);
   }
   const report = await relinkAliasAfterRecovery(aliasDirectoryOf(api, publicDirCap), alias, { newReadCap: fresh.readCap, oldReadCap: dirs.oldDirReadCap }, retry);

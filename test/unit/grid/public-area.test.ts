@@ -2,11 +2,14 @@
 // misbehaves as Tahoe does under many writers: HTTP 500 (UncoordinatedWriteError) on a link, a link
 // that a racing write drops, a name someone else links in between. Seeded jitter, recorded sleeps.
 import test from 'ava';
+import { Readable } from 'node:stream';
 import {
   type AliasDirectory,
   backoffMs,
   checkAliasLink,
   ensureAliasLink,
+  fetchIdentity,
+  fetchIdentityByCard,
   linkAlias,
   listAliases,
   cardReadCap,
@@ -218,4 +221,38 @@ test('aliases-read-right-after-connect: listing the public directory retries a 4
   calls = 0;
   await t.throwsAsync(listAliases(denied, 'URI:DIR2:x:y', { sleep: async () => {} }));
   t.is(calls, 1, 'an error that does not pass is not retried');
+});
+
+test('identity-read-right-after-connect: the alias and identity.asc are read again on a 410 that passes (their shares on a server not connected yet); an error that does not pass is thrown at once', async (t) => {
+  const gone = () => new TahoeHttpError('stat', 410, 'UnrecoverableFileError: the directory (or mutable file) could not be retrieved, because there were insufficient good shares');
+  const armored = '-----BEGIN PGP MESSAGE-----\nx\n-----END PGP MESSAGE-----\n';
+  const failures = { alias: 2, file: 1 };
+  const calls: string[] = [];
+  const api = {
+    info: async (dir: string, name: string) => {
+      calls.push(`info ${name}`);
+      if (name === 'alpha') {
+        if (failures.alias-- > 0) throw gone();
+        return { kind: 'dirnode', readCap: 'URI:DIR2-RO:aaaa:bbbb' };
+      }
+      if (failures.file-- > 0) throw gone();
+      return { kind: 'filenode', readCap: 'URI:CHK:x:y:2:3:10', size: armored.length };
+    },
+    get: async () => Readable.from([Buffer.from(armored)]),
+  } as unknown as import('../../../grid/tahoe-client.ts').TahoeClient;
+  const retries: string[] = [];
+  t.is(await fetchIdentity(api, 'URI:DIR2:x:y', 'alpha', { sleep: async () => {}, onRetry: (m) => retries.push(m) }), armored);
+  t.deepEqual(calls, ['info alpha', 'info alpha', 'info alpha', 'info identity.asc', 'info identity.asc']);
+  t.is(retries.length, 3);
+  t.true(retries.every((m) => !m.includes('URI:')), 'no cap in the log');
+  // by card: the same retry, and a 400 (not a passing error) becomes "unknown card" at once
+  failures.file = 1;
+  t.is(await fetchIdentityByCard(api, 'URI:DIR2-RO:aaaa:bbbb', { sleep: async () => {} }), armored);
+  let tries = 0;
+  const bad = { info: async () => { tries++; throw new TahoeHttpError('stat', 400, 'bad cap'); } } as unknown as typeof api;
+  await t.throwsAsync(fetchIdentityByCard(bad, 'URI:DIR2-RO:aaaa:bbbb', { sleep: async () => {} }));
+  t.is(tries, 1);
+  // a 410 that never passes is thrown once the tries run out
+  const never = { info: async () => { throw gone(); } } as unknown as typeof api;
+  await t.throwsAsync(fetchIdentity(never, 'URI:DIR2:x:y', 'alpha', { sleep: async () => {}, attempts: 3 }), { instanceOf: TahoeHttpError });
 });
