@@ -295,14 +295,14 @@ export async function publishIdentity(
 }
 
 /**
- * A read of the public area, retried while it fails the way a read right after the node connected
+ * A read of the grid (the public area here; the old private directory in recovery step e), retried while it fails the way a read right after the node connected
  * does, or one during another router's write: a 410/500 that passes (`isPassingGridError`). Seen in
  * CI: "insufficient good shares" with 2 of 2 servers connected at load 12 (listing the aliases), and
  * over Tor, where servers connect one by one, the identity directory's shares on the one grid server
  * not connected yet (step b). A read is safe to repeat: bounded, jittered backoff (policy.attempts
  * tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is thrown.
  */
-async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
+export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
   const attempts = policy.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -10,6 +10,7 @@
 import { ARCHIVES_DIR, LATEST_NAME, MANIFEST_NAME, parseManifest } from '../../backup/manifest.ts';
 import { isPassingGridError, TahoeHttpError, type DirEntry, type TahoeClient } from '../../grid/tahoe-client.ts';
 import { ALIAS_PRIVATE, readAliases, writeAlias } from '../../grid/device-nodes.ts';
+import { readRetrying } from '../../grid/public-area.ts';
 import type { DeviceContext } from '../../grid/device.ts';
 
 export interface PrivateArea {
@@ -31,7 +32,8 @@ export async function openPrivateArea(ctx: DeviceContext, oldCap: string, config
     writeAlias(ctx, ALIAS_PRIVATE, newCap);
   }
   for (const name of [LATEST_NAME, MANIFEST_NAME]) {
-    const info = await api.info(oldCap, name);
+    // right after the node connected, the old directory's shares may sit on a server not connected yet
+    const info = await readRetrying(`reading the old ${name}`, () => api.info(oldCap, name), { onRetry: (m) => ctx.log.info(`  ${m}`) });
     if (info) await api.link(newCap, name, info.readCap);
   }
   const archives = await oldGenerations(ctx, api, oldCap);

@@ -251,6 +251,16 @@ test.serial('archives-read-swallowed: reading the old archives/ fails twice for 
   t.is(b.read('/etc/myapp/app.conf'), 'listen = 9090\n');
 });
 
+test.serial('reads-right-after-connect: the alias (step b) and the old manifest (step e) answer HTTP 410 once, as when their shares sit on a server not connected yet: both are read again and the recovery restores the newest', async (t) => {
+  const b = await fresh(t, 'router-reads-410');
+  grid.inject('info', 410, 'UnrecoverableFileError: insufficient good shares', { times: 1, name: (name) => name === ALIAS });
+  grid.inject('info', 410, 'UnrecoverableFileError: insufficient good shares', { times: 1, name: (name) => name === MANIFEST_NAME });
+  await runRecover(b.ctx, scriptedPrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD }).prompter, options);
+  t.is(readState(b.ctx)?.recovered?.generation, generations.at(-1));
+  t.true(b.log.lines.some((line) => /reading the old manifest\.json failed for the moment/.test(line)), b.log.lines.join('\n'));
+  t.is(b.read('/etc/myapp/app.conf'), 'listen = 9090\n');
+});
+
 test.serial('config-rewritten-on-recover: the restored /etc/sysback/sysback.json stays byte-equal (and keeps its mode) when this image\'s tahoe settings are the same; only a differing tahoe block is merged in', async (t) => {
   const files = ['/etc/myapp', '/etc/sysback/sysback.json', '/var/spool/cron'];
   const lostRouter = await memoryRouter(grid, config, 'router-config', { files });
