@@ -315,6 +315,10 @@ try {
   phase('nextBackupViaCron');
 
   // ---- a grid member unlinks the alias; the recovery card printed by the recovered router still recovers it ----
+  // every backup run links a vanished alias again (backup/run-backup.ts aliasStillOurs), and cron runs
+  // one every other minute here: this router's cron stops first, so the vandalism stays (the router
+  // is about to be lost anyway; a backup cron stopped mid-run keeps the last good one)
+  await second.ssh('systemctl stop cron');
   await second.ssh(`tahoe -d /var/lib/sysback/tahoe/public unlink "$(node -e 'process.stdout.write(require("/etc/sysback/sysback.json").grid.publicDirectory)')/${ALIAS}"`);
   const unlinked = await second.ssh(`sysback status --json >/dev/null; tahoe -d /var/lib/sysback/tahoe/public ls "$(node -e 'process.stdout.write(require("/etc/sysback/sysback.json").grid.publicDirectory)')"`);
   if (unlinked.stdout.split('\n').includes(ALIAS)) throw new Error('the alias is still linked after the unlink');
