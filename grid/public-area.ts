@@ -248,9 +248,9 @@ export async function identityDirOf(api: TahoeClient, writeCap: string): Promise
 export type AliasState = 'free' | 'ours' | 'taken';
 
 /** Whether `alias` is free, linked to the directory with `ownReadCap`, or linked to something else. */
-export async function aliasState(api: TahoeClient, publicDirCap: string, alias: string, ownReadCap?: string): Promise<AliasState> {
+export async function aliasState(api: TahoeClient, publicDirCap: string, alias: string, ownReadCap?: string, policy: RetryPolicy = {}): Promise<AliasState> {
   assertAlias(alias);
-  const info = await api.info(publicDirCap, alias);
+  const info = await readRetrying(`reading the alias "${alias}"`, () => api.info(publicDirCap, alias), policy);
   if (info === undefined) return 'free';
   const linked = info.readCap;
   return ownReadCap !== undefined && linked === ownReadCap ? 'ours' : 'taken';
@@ -279,7 +279,7 @@ export async function publishIdentity(
   assertAlias(alias);
   await inspectIdentity(armored); // refuses to publish anything that is not an identity file
   const own = await identityDirOf(api, ownDirWriteCap);
-  const before = await aliasState(api, publicDirCap, alias, own.readCap);
+  const before = await aliasState(api, publicDirCap, alias, own.readCap, retry);
   if (before === 'taken') throw new AliasTakenError(alias);
 
   await api.put(armored, { dirCap: own.writeCap, name: IDENTITY_FILE });
@@ -295,11 +295,12 @@ export async function publishIdentity(
 }
 
 /**
- * A read of the grid (the public area here; the old private directory in recovery step e), retried while it fails the way a read right after the node connected
+ * A read of the grid (the public area here; the old private directory in recovery step e), retried
+ * while it fails the way a read right after the node connected
  * does, or one during another router's write: a 410/500 that passes (`isPassingGridError`). Seen in
  * CI: "insufficient good shares" with 2 of 2 servers connected at load 12 (listing the aliases), and
- * over Tor, where servers connect one by one, the identity directory's shares on the one grid server
- * not connected yet (step b). A read is safe to repeat: bounded, jittered backoff (policy.attempts
+ * over Tor, where servers connect one by one, a directory's shares on the one grid server not
+ * connected yet (recover step b, the identity directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff (policy.attempts
  * tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is thrown.
  */
 export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {

@@ -5,6 +5,7 @@ import test from 'ava';
 import { Readable } from 'node:stream';
 import {
   type AliasDirectory,
+  aliasState,
   backoffMs,
   checkAliasLink,
   ensureAliasLink,
@@ -255,4 +256,17 @@ test('identity-read-right-after-connect: the alias and identity.asc are read aga
   // a 410 that never passes is thrown once the tries run out
   const never = { info: async () => { throw gone(); } } as unknown as typeof api;
   await t.throwsAsync(fetchIdentity(never, 'URI:DIR2:x:y', 'alpha', { sleep: async () => {}, attempts: 3 }), { instanceOf: TahoeHttpError });
+});
+
+test('alias-typed-right-after-connect: the "new" flow\'s check of a typed alias reads again on a 410 that passes (the public directory\'s shares on a server not connected yet)', async (t) => {
+  let calls = 0;
+  const api = {
+    info: async () => {
+      calls++;
+      if (calls === 1) throw new TahoeHttpError('stat', 410, 'UnrecoverableFileError: insufficient good shares');
+      return { kind: 'dirnode', readCap: 'URI:DIR2-RO:cccc:dddd' };
+    },
+  } as unknown as import('../../../grid/tahoe-client.ts').TahoeClient;
+  t.is(await aliasState(api, 'URI:DIR2:x:y', 'alpha', 'URI:DIR2-RO:aaaa:bbbb', { sleep: async () => {} }), 'taken');
+  t.is(calls, 2);
 });
