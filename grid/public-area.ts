@@ -250,7 +250,7 @@ export type AliasState = 'free' | 'ours' | 'taken';
 /** Whether `alias` is free, linked to the directory with `ownReadCap`, or linked to something else. */
 export async function aliasState(api: TahoeClient, publicDirCap: string, alias: string, ownReadCap?: string, policy: RetryPolicy = {}): Promise<AliasState> {
   assertAlias(alias);
-  const info = await readRetrying(`reading the alias "${alias}"`, () => api.info(publicDirCap, alias), policy);
+  const info = await aliasEntry(api, publicDirCap, alias, policy);
   if (info === undefined) return 'free';
   const linked = info.readCap;
   return ownReadCap !== undefined && linked === ownReadCap ? 'ours' : 'taken';
@@ -296,12 +296,13 @@ export async function publishIdentity(
 
 /**
  * A read of the grid (the public area here; the old private directory in recovery step e), retried
- * while it fails the way a read right after the node connected
- * does, or one during another router's write: a 410/500 that passes (`isPassingGridError`). Seen in
- * CI: "insufficient good shares" with 2 of 2 servers connected at load 12 (listing the aliases), and
- * over Tor, where servers connect one by one, a directory's shares on the one grid server not
- * connected yet (recover step b, the identity directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff (policy.attempts
- * tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is thrown.
+ * while it fails the way a read right after the node connected does, or one during another router's
+ * write: a 410/500 that passes (`isPassingGridError`). Seen in CI: "insufficient good shares" with 2
+ * of 2 servers connected at load 12 (listing the aliases), and over Tor, where servers connect one by
+ * one, a directory's shares on the one grid server not connected yet (recover step b, the identity
+ * directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff
+ * (policy.attempts tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is
+ * thrown.
  */
 export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
   const attempts = policy.attempts ?? 5;
@@ -316,6 +317,11 @@ export async function readRetrying<T>(what: string, read: () => Promise<T>, poli
   }
 }
 
+/** What `alias` names in the shared public directory (undefined when absent), read as readRetrying says. */
+function aliasEntry(api: TahoeClient, publicDirCap: string, alias: string, policy: RetryPolicy) {
+  return readRetrying(`reading the alias "${alias}"`, () => api.info(publicDirCap, alias), policy);
+}
+
 /** The aliases published in the shared public directory (those naming a directory), sorted; reads retried as readRetrying says. */
 export async function listAliases(api: Pick<TahoeClient, 'list'>, publicDirCap: string, policy: RetryPolicy = {}): Promise<string[]> {
   const entries = await readRetrying('reading the public directory', () => api.list(publicDirCap), policy);
@@ -328,7 +334,7 @@ export async function listAliases(api: Pick<TahoeClient, 'list'>, publicDirCap: 
 /** The armored identity file published under `alias` (UnknownAliasError when the alias is absent). */
 export async function fetchIdentity(api: TahoeClient, publicDirCap: string, alias: string, policy: RetryPolicy = {}): Promise<string> {
   assertAlias(alias);
-  const info = await readRetrying(`reading the alias "${alias}"`, () => api.info(publicDirCap, alias), policy);
+  const info = await aliasEntry(api, publicDirCap, alias, policy);
   if (info === undefined) throw new UnknownAliasError(alias);
   if (info.kind !== 'dirnode') {
     throw new CorruptError(`the alias "${alias}" does not point at an identity directory`, 'use the read cap on your recovery card');
