@@ -38,7 +38,7 @@ import { digestCap, readState, recordGoodBackup, recordScheduledRun, redatedGood
 import { VERSION } from '../core/version.ts';
 import { deviceOf, type Device, type DeviceContext } from '../grid/device.ts';
 import { ALIAS_PUBLIC, ownNodeId, privateAreaCap, readAliases } from '../grid/device-nodes.ts';
-import { TahoeHttpError, type TahoeClient } from '../grid/tahoe-client.ts';
+import { isPassingGridError, readRetrying, TahoeHttpError, type RetryPolicy, type TahoeClient } from '../grid/tahoe-client.ts';
 import type { Transport, TransportKind } from '../grid/transport.ts';
 import type { ArchiveSummary } from './archive.ts';
 import { loadBackupList } from './files-list.ts';
@@ -74,6 +74,8 @@ export interface BackupOptions {
   privateCap?: string;
   /** device paths (globs) left out of this run's archive, on top of files.txt's own exclusions */
   exclude?: readonly string[];
+  /** how a read that fails for the moment (the manifest) is retried; readRetrying's defaults */
+  retry?: RetryPolicy;
 }
 
 export interface BackupResult {
@@ -95,12 +97,25 @@ export interface BackupResult {
   transport: TransportKind;
 }
 
-export async function readManifest(api: TahoeClient, privateCap: string): Promise<Manifest | undefined> {
+/**
+ * The private directory's manifest, or undefined when it has none (HTTP 404: the first backup).
+ * A manifest that is there but cannot be read for the moment (HTTP 410/500: its shares on servers
+ * not connected yet, or a write in progress) is read again (readRetrying) and then fails the run
+ * (GridUnreachableError, nothing written): taking it for "no manifest" would write one without the
+ * older generations, and the next run would prune those as orphans.
+ */
+export async function readManifest(api: TahoeClient, privateCap: string, policy: RetryPolicy = {}): Promise<Manifest | undefined> {
   let bytes: Buffer;
   try {
-    bytes = await api.getBytes(privateCap, MANIFEST_NAME);
+    bytes = await readRetrying('reading the backup manifest', () => api.getBytes(privateCap, MANIFEST_NAME), policy);
   } catch (error) {
-    if (error instanceof TahoeHttpError && (error.status === 404 || error.status === 410)) return undefined;
+    if (error instanceof TahoeHttpError && error.status === 404) return undefined;
+    if (isPassingGridError(error)) {
+      throw new GridUnreachableError(
+        `the backup manifest is in the private area but cannot be read now (${error.message}); nothing was uploaded`,
+        'the grid is missing servers that hold it: check sysback node status; the next run tries again',
+      );
+    }
     throw error;
   }
   return parseManifest(bytes.toString('utf8'));
@@ -206,7 +221,7 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
     // a new archive the name of one the manifest (or archives/) already holds
     let previous: Manifest | undefined;
     try {
-      previous = await readManifest(api, privateCap);
+      previous = await readManifest(api, privateCap, { onRetry: (message) => ctx.log.info(message), ...options.retry });
     } catch (error) {
       if (!(error instanceof CorruptError)) throw error;
       ctx.log.warn(`${error.message}; writing a new one`);
@@ -282,7 +297,7 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
         }));
       // archives an interrupted run linked but never recorded are pruned too (only when the previous
       // manifest was read: without it, archives/ is what recovery falls back to)
-      const orphans = previous ? (await orphanArchives(api, privateCap, manifest)).filter((name) => !expired.includes(name)) : [];
+      const orphans = previous ? (await orphanArchives(api, privateCap, previous, manifest)).filter((name) => !expired.includes(name)) : [];
       if (orphans.length) ctx.log.info(`removing ${orphans.length} archive(s) an interrupted run left unrecorded`);
       const pruned = [...expired, ...orphans];
       for (const old of pruned) {
@@ -382,11 +397,25 @@ async function scheduledLeases(ctx: Context, device: Device, privateCap: string,
   return renewal;
 }
 
-/** Generation files in archives/ that `manifest` does not list: left by a run killed before it recorded them. */
-async function orphanArchives(api: TahoeClient, privateCap: string, manifest: Manifest): Promise<string[]> {
+/**
+ * Generation files in archives/ that `manifest` does not list and that were made after the newest
+ * generation `previous` recorded: left by a run killed after linking its archive and before recording
+ * it. Older unlisted files are kept (named by the router's clock, so this errs on keeping): after a
+ * damaged manifest was replaced by one holding only the new generation, the older generations are
+ * still in archives/, where recovery can find them, and must not be taken for orphans.
+ */
+async function orphanArchives(api: TahoeClient, privateCap: string, previous: Manifest, manifest: Manifest): Promise<string[]> {
   const kept = new Set(manifest.generations.map((g) => g.name));
+  const since = previous.generations[0] ? generationStamp(previous.generations[0].name) : '';
   const listed = await api.list(privateCap, ARCHIVES_DIR).catch(() => []);
-  return listed.filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name)).map((e) => e.name);
+  return listed
+    .filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name) && generationStamp(e.name) >= since)
+    .map((e) => e.name);
+}
+
+/** `20261127T220501Z` of `SysBackup-20261127T220501Z[-n].tar.gz` (fixed width: sorts as time). */
+function generationStamp(name: string): string {
+  return name.slice('SysBackup-'.length, 'SysBackup-'.length + 16);
 }
 
 const WRITE_CAP = /^URI:DIR2(-MDMF)?:/;

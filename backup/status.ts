@@ -97,7 +97,7 @@ export async function deviceStatus(ctx: Context | DeviceContext, options: { offl
     status.grid.serversConnected = await api.connectedServers().catch(() => 0);
     const cap = readAliases(ctx)[ALIAS_PRIVATE];
     if (cap) {
-      const manifest = await readManifest(api, cap).catch(() => undefined);
+      const manifest = await readManifest(api, cap, { attempts: 1 }).catch(() => undefined);
       if (manifest) status.generations = { count: manifest.generations.length, ...(manifest.generations[0] ? { newest: manifest.generations[0].name } : {}) };
     }
   }

@@ -21,11 +21,12 @@
 // naming this router's *old* directory is moved to its fresh one, and an alias someone else took is
 // a report, not a failure: the recovery card is the way in, and the recovery completes.
 import { Readable } from 'node:stream';
+import { setTimeout as pause } from 'node:timers/promises';
 import { DIR_READ_CAP_PATTERN } from '../core/config/answers.ts';
 import { CorruptError, EXIT, SysbackError, UnknownAliasError, VerifyError } from '../core/errors.ts';
 import { inspectIdentity, MAX_ARMORED_BYTES } from './identity.ts';
 import { assertAlias, checkAlias } from './password-policy.ts';
-import { isPassingGridError, TahoeHttpError, type TahoeClient } from './tahoe-client.ts';
+import { backoffMs, isPassingGridError, readRetrying, TahoeHttpError, type RetryPolicy, type TahoeClient } from './tahoe-client.ts';
 
 export const IDENTITY_FILE = 'identity.asc';
 
@@ -56,21 +57,6 @@ export class UnknownCardError extends SysbackError {
 export interface IdentityDir {
   writeCap: string;
   readCap: string;
-}
-
-/** How links into the shared public directory are retried; every field has a default. */
-export interface RetryPolicy {
-  /** tries in all, the first included (default 8) */
-  attempts?: number;
-  /** the first backoff's upper bound in ms (default 200); it doubles each try, up to maxMs */
-  baseMs?: number;
-  /** (default 5000) */
-  maxMs?: number;
-  /** uniform in [0, 1): the jitter (default Math.random; a seeded one in tests) */
-  random?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  /** told of each retry, for the log (no cap in it) */
-  onRetry?: (message: string) => void;
 }
 
 /** The alias entries of the shared public directory, as the functions below need them. */
@@ -108,15 +94,6 @@ function isConflict(error: unknown): boolean {
   return error instanceof TahoeHttpError && error.status === 409;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** "Full jitter": uniform in [0, min(maxMs, baseMs * 2^retry)). */
-export function backoffMs(retry: number, policy: RetryPolicy = {}): number {
-  const base = policy.baseMs ?? 200;
-  const max = policy.maxMs ?? 5000;
-  return Math.floor((policy.random ?? Math.random)() * Math.min(max, base * 2 ** retry));
-}
-
 export type LinkOutcome = 'linked' | 'already' | 'taken';
 
 /**
@@ -129,7 +106,7 @@ export type LinkOutcome = 'linked' | 'already' | 'taken';
 export async function linkAlias(dir: AliasDirectory, alias: string, readCap: string, options: RetryPolicy & { replaceable?: readonly string[] } = {}): Promise<LinkOutcome> {
   assertAlias(alias);
   const attempts = Math.max(1, options.attempts ?? 8);
-  const sleep = options.sleep ?? defaultSleep;
+  const sleep = options.sleep ?? ((ms: number) => pause(ms));
   let linkedByUs = false;
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
@@ -292,29 +269,6 @@ export async function publishIdentity(
   const outcome = await linkAlias(aliasDirectoryOf(api, publicDirCap), alias, own.readCap, retry);
   if (outcome === 'taken') throw new AliasTakenError(alias);
   return { readCap: own.readCap, aliasLinked: outcome === 'linked' };
-}
-
-/**
- * A read of the grid (the public area here; the old private directory in recovery step e), retried
- * while it fails the way a read right after the node connected does, or one during another router's
- * write: a 410/500 that passes (`isPassingGridError`). Seen in CI: "insufficient good shares" with 2
- * of 2 servers connected at load 12 (listing the aliases), and over Tor, where servers connect one by
- * one, a directory's shares on the one grid server not connected yet (recover step b, the identity
- * directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff
- * (policy.attempts tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is
- * thrown.
- */
-export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
-  const attempts = policy.attempts ?? 5;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await read();
-    } catch (error) {
-      if (!isPassingGridError(error) || attempt >= attempts) throw error;
-      policy.onRetry?.(`${what} failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
-      await (policy.sleep ?? defaultSleep)(backoffMs(attempt, { baseMs: 500, ...policy }));
-    }
-  }
 }
 
 /** What `alias` names in the shared public directory (undefined when absent), read as readRetrying says. */

@@ -103,6 +103,51 @@ export function isPassingGridError(error: unknown): error is TahoeHttpError {
   return error instanceof TahoeHttpError && (error.status === 500 || error.status === 410);
 }
 
+/** How a grid operation that can pass (isPassingGridError) is retried; every field has a default. */
+export interface RetryPolicy {
+  /** tries in all, the first included (default 8) */
+  attempts?: number;
+  /** the first backoff's upper bound in ms (default 200); it doubles each try, up to maxMs */
+  baseMs?: number;
+  /** (default 5000) */
+  maxMs?: number;
+  /** uniform in [0, 1): the jitter (default Math.random; a seeded one in tests) */
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** told of each retry, for the log (no cap in it) */
+  onRetry?: (message: string) => void;
+}
+
+/** "Full jitter": uniform in [0, min(maxMs, baseMs * 2^retry)). */
+export function backoffMs(retry: number, policy: RetryPolicy = {}): number {
+  const base = policy.baseMs ?? 200;
+  const max = policy.maxMs ?? 5000;
+  return Math.floor((policy.random ?? Math.random)() * Math.min(max, base * 2 ** retry));
+}
+
+/**
+ * A read of the grid (the public area; the old private directory in recovery step e; the backup manifest), retried
+ * while it fails the way a read right after the node connected does, or one during another router's
+ * write: a 410/500 that passes (`isPassingGridError`). Seen in CI: "insufficient good shares" with 2
+ * of 2 servers connected at load 12 (listing the aliases), and over Tor, where servers connect one by
+ * one, a directory's shares on the one grid server not connected yet (recover step b, the identity
+ * directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff
+ * (policy.attempts tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is
+ * thrown.
+ */
+export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
+  const attempts = policy.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isPassingGridError(error) || attempt >= attempts) throw error;
+      policy.onRetry?.(`${what} failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
+      await (policy.sleep ?? ((ms: number) => sleep(ms)))(backoffMs(attempt, { baseMs: 500, ...policy }));
+    }
+  }
+}
+
 /** The primitive operations an implementation provides; the rest derives from them (TahoeClientBase). */
 export interface TahoeClient {
   /** where the node is, for messages (`http://127.0.0.1:3456`, `memory:router`) */

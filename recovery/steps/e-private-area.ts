@@ -8,9 +8,8 @@
 // fails for the moment (HTTP 410/500 on a busy grid) or that meets an older version of the directory
 // is tried again, never taken for "no generations" (that made step f) find none of them, 404).
 import { ARCHIVES_DIR, LATEST_NAME, MANIFEST_NAME, parseManifest } from '../../backup/manifest.ts';
-import { isPassingGridError, TahoeHttpError, type DirEntry, type TahoeClient } from '../../grid/tahoe-client.ts';
+import { isPassingGridError, readRetrying, TahoeHttpError, type DirEntry, type TahoeClient } from '../../grid/tahoe-client.ts';
 import { ALIAS_PRIVATE, readAliases, writeAlias } from '../../grid/device-nodes.ts';
-import { readRetrying } from '../../grid/public-area.ts';
 import type { DeviceContext } from '../../grid/device.ts';
 
 export interface PrivateArea {
@@ -53,8 +52,8 @@ const LIST_TRIES = 5;
 
 /** The old `archives/`, read again until it lists what the old manifest names (or the tries run out). */
 async function oldGenerations(ctx: DeviceContext, api: TahoeClient, oldCap: string): Promise<DirEntry[]> {
-  const wanted = await api
-    .getBytes(oldCap, MANIFEST_NAME)
+  // what the old manifest names (none when it is absent or damaged: then archives/ is all there is)
+  const wanted = await readRetrying('reading the old manifest', () => api.getBytes(oldCap, MANIFEST_NAME), { onRetry: (m) => ctx.log.info(`  ${m}`) })
     .then((bytes) => parseManifest(bytes.toString('utf8')).generations.map((g) => g.name))
     .catch(() => [] as string[]);
   let last: DirEntry[] = [];

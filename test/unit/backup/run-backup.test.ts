@@ -1,6 +1,6 @@
 // runBackup (the seed's BACKING a)-d)) against the in-memory grid: no root, no Tahoe, seconds.
 import test from 'ava';
-import { EXIT, TooFewServersError, VerifyError } from '../../../core/errors.ts';
+import { EXIT, GridUnreachableError, TooFewServersError, VerifyError } from '../../../core/errors.ts';
 import { readState } from '../../../core/state.ts';
 import { runBackup } from '../../../backup/run-backup.ts';
 import { ARCHIVES_DIR, LATEST_NAME, MANIFEST_NAME, parseManifest } from '../../../backup/manifest.ts';
@@ -103,4 +103,77 @@ test('too few servers: nothing is uploaded before shares.happy servers are conne
   await t.throwsAsync(runBackup(r.ctx), { instanceOf: TooFewServersError });
   t.deepEqual(await archives(), []);
   t.is(r.events.find((e) => e.step === 'c')!.outcome, 'failed');
+});
+
+const GONE = 'UnrecoverableFileError: insufficient good shares';
+const isManifest = (name: string | undefined) => name === MANIFEST_NAME;
+
+test('manifest-read-right-after-connect: the manifest answers HTTP 410 once (its shares on a server not connected yet); it is read again and the new manifest keeps every older generation', async (t) => {
+  const { grid, r, manifest } = await setup(t);
+  const first = await runBackup(r.ctx, { skipLeases: true });
+  r.write('/etc/myapp/app.conf', 'listen = 9090\n');
+  r.clock.advance(3_600_000);
+  grid.inject('get', 410, GONE, { times: 1, name: isManifest });
+  const second = await runBackup(r.ctx, { skipLeases: true, retry: { sleep: async () => {} } });
+  t.is(second.status, 'uploaded');
+  t.deepEqual((await manifest()).generations.map((g) => g.name), [second.generation!.name, first.generation!.name]);
+  t.true(r.log.lines.some((line) => /reading the backup manifest failed for the moment/.test(line)), r.log.lines.join('\n'));
+});
+
+test('manifest-unreadable: a manifest that stays unreadable (HTTP 410 on every try) fails the run with exit 10 and writes nothing; the next run keeps every generation', async (t) => {
+  const { grid, r, api, manifest, archives } = await setup(t);
+  const made = [(await runBackup(r.ctx, { skipLeases: true })).generation!.name];
+  r.write('/etc/myapp/app.conf', 'listen = 9090\n');
+  r.clock.advance(3_600_000);
+  made.unshift((await runBackup(r.ctx, { skipLeases: true })).generation!.name);
+  const before = { manifest: await manifest(), archives: await archives(), latest: (await api.info(r.privateCap, LATEST_NAME))!.readCap };
+
+  r.write('/etc/myapp/app.conf', 'listen = 9191\n');
+  r.clock.advance(3_600_000);
+  grid.inject('get', 410, GONE, { times: 5, name: isManifest });
+  const error = await t.throwsAsync(runBackup(r.ctx, { skipLeases: true, retry: { sleep: async () => {} } }), { instanceOf: GridUnreachableError });
+  t.is(error.exitCode, EXIT.gridUnreachable);
+  t.regex(error.message, /manifest is in the private area but cannot be read now.*nothing was uploaded/);
+  t.deepEqual(await manifest(), before.manifest);
+  t.deepEqual(await archives(), before.archives);
+  t.is((await api.info(r.privateCap, LATEST_NAME))!.readCap, before.latest);
+  t.is(readState(r.ctx)!.lastGoodBackup!.generation, made[0]);
+
+  // the servers are back: the change is backed up, and no older generation was lost
+  const third = await runBackup(r.ctx, { skipLeases: true });
+  t.deepEqual((await manifest()).generations.map((g) => g.name), [third.generation!.name, ...made]);
+  t.deepEqual((await archives()).sort(), [third.generation!.name, ...made].sort());
+});
+
+test('damaged-manifest-keeps-older: a damaged manifest is replaced by one with the new generation only, and the older archives stay in archives/ on this run and the next (never taken for orphans)', async (t) => {
+  const { r, api, manifest, archives } = await setup(t);
+  const made: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    r.write('/etc/myapp/app.conf', `listen = ${8080 + i}\n`);
+    r.clock.advance(3_600_000);
+    made.unshift((await runBackup(r.ctx, { skipLeases: true })).generation!.name);
+  }
+  await api.put('{"format": "not a manifest"', { dirCap: r.privateCap, name: MANIFEST_NAME });
+  for (let i = 0; i < 2; i++) {
+    r.write('/etc/myapp/app.conf', `listen = ${9090 + i}\n`);
+    r.clock.advance(3_600_000);
+    made.unshift((await runBackup(r.ctx, { skipLeases: true })).generation!.name);
+  }
+  t.true(r.log.lines.some((line) => /manifest/.test(line) && /writing a new one/.test(line)), r.log.lines.join('\n'));
+  t.deepEqual((await manifest()).generations.map((g) => g.name), made.slice(0, 2));
+  t.deepEqual((await archives()).sort(), [...made].sort());
+});
+
+test('orphan-pruned: an archive a killed run linked after the last recorded generation (never recorded) is pruned by the next run', async (t) => {
+  const { r, api, manifest, archives } = await setup(t);
+  const first = await runBackup(r.ctx, { skipLeases: true });
+  r.clock.advance(60_000);
+  const orphan = `SysBackup-${new Date(r.clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.tar.gz`;
+  await api.put('half an archive', { dirCap: r.privateCap, name: `${ARCHIVES_DIR}/${orphan}` });
+  r.write('/etc/myapp/app.conf', 'listen = 9090\n');
+  r.clock.advance(3_600_000);
+  const second = await runBackup(r.ctx, { skipLeases: true });
+  t.deepEqual(second.pruned, [orphan]);
+  t.deepEqual((await archives()).sort(), [first.generation!.name, second.generation!.name].sort());
+  t.deepEqual((await manifest()).generations.map((g) => g.name), [second.generation!.name, first.generation!.name]);
 });

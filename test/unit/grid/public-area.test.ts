@@ -6,7 +6,6 @@ import { Readable } from 'node:stream';
 import {
   type AliasDirectory,
   aliasState,
-  backoffMs,
   checkAliasLink,
   ensureAliasLink,
   fetchIdentity,
@@ -19,6 +18,7 @@ import {
   recoveryCard,
   relinkAliasAfterRecovery,
 } from '../../../grid/public-area.ts';
+import { backoffMs } from '../../../grid/tahoe-client.ts';
 import { TahoeHttpError } from '../../../grid/webapi.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
 
