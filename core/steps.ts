@@ -7,7 +7,7 @@
 // Contract: a failing step's SysbackError is re-thrown naming the step, with the flow's resume hint
 // (`step "d) identity file in the public area" failed: ...`); other errors pass through unchanged;
 // events never carry caps or secrets (errors are redacted by the log's own redaction).
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import type { Log } from './log.ts';
 import { redact } from './redact.ts';
 import { SysbackError } from './errors.ts';
@@ -57,7 +57,21 @@ export function createStepEvents(listeners: StepListener[] = []): StepEvents {
 
 /** A listener that appends each event as one JSON line to `file` (SYSBACK_EVENTS). */
 export function jsonlListener(file: string): StepListener {
-  return (event) => appendFileSync(file, `${JSON.stringify(event)}\n`, { mode: 0o600 });
+  return (event) => appendFileSync(file, `${JSON.stringify({ ...event, memory: memoryNow() })}\n`, { mode: 0o600 });
+}
+
+/**
+ * The process's memory when an event is written to the bench's file: resident MB now and its peak so
+ * far (VmHWM, threads included), so the bench can say which step raised the peak. Linux only; {} elsewhere.
+ */
+function memoryNow(): { rssMB?: number; peakMB?: number } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const mb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) / 1024;
+    return { rssMB: Math.round(mb('VmRSS') * 10) / 10, peakMB: Math.round(mb('VmHWM') * 10) / 10 };
+  } catch {
+    return {};
+  }
 }
 
 /** What a step runner needs from the context. */

@@ -29,6 +29,7 @@ import { gridSchema, sharesSchema } from '../core/config/grid-config.ts';
 import { formatPath } from '../core/config/validate.ts';
 import { CorruptError, WrongPasswordError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
+import { MAX_ARMORED_BYTES } from './identity-limits.ts';
 import { assertPasswordStrong, checkAlias } from './password-policy.ts';
 
 const { enums } = openpgp;
@@ -38,8 +39,7 @@ export const IDENTITY_FORMAT = 'sysback-identity/1';
 /** Plain identities are padded to a multiple of this many bytes; a normal router's fits in one block. */
 export const IDENTITY_BLOCK = 16_384;
 
-/** Refuse to even parse anything bigger: a real identity file is about 22 kB armored. */
-export const MAX_ARMORED_BYTES = 1_048_576;
+export { MAX_ARMORED_BYTES } from './identity-limits.ts';
 
 export interface Argon2Params {
   passes: number;

@@ -24,7 +24,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as pause } from 'node:timers/promises';
 import { DIR_READ_CAP_PATTERN } from '../core/config/answers.ts';
 import { CorruptError, EXIT, SysbackError, UnknownAliasError, VerifyError } from '../core/errors.ts';
-import { inspectIdentity, MAX_ARMORED_BYTES } from './identity.ts';
+import { MAX_ARMORED_BYTES } from './identity-limits.ts';
 import { assertAlias, checkAlias } from './password-policy.ts';
 import { backoffMs, isPassingGridError, readRetrying, TahoeHttpError, type RetryPolicy, type TahoeClient } from './tahoe-client.ts';
 
@@ -254,7 +254,7 @@ export async function publishIdentity(
   retry: RetryPolicy = {},
 ): Promise<PublishResult> {
   assertAlias(alias);
-  await inspectIdentity(armored); // refuses to publish anything that is not an identity file
+  await inspectArmored(armored); // refuses to publish anything that is not an identity file
   const own = await identityDirOf(api, ownDirWriteCap);
   const before = await aliasState(api, publicDirCap, alias, own.readCap, retry);
   if (before === 'taken') throw new AliasTakenError(alias);
@@ -424,7 +424,7 @@ export async function publishRecoveredIdentity(
   retry: RetryPolicy = {},
 ): Promise<RecoveredPublishResult> {
   assertAlias(alias);
-  await inspectIdentity(armored);
+  await inspectArmored(armored);
   const fresh = await identityDirOf(api, dirs.newDirWriteCap);
   await api.put(armored, { dirCap: fresh.writeCap, name: IDENTITY_FILE });
   if ((await readIdentityFile(api, fresh.readCap, "this router's new identity directory", retry)) !== armored) {
@@ -432,4 +432,9 @@ export async function publishRecoveredIdentity(
   }
   const report = await relinkAliasAfterRecovery(aliasDirectoryOf(api, publicDirCap), alias, { newReadCap: fresh.readCap, oldReadCap: dirs.oldDirReadCap }, retry);
   return { readCap: fresh.readCap, alias: report };
+}
+
+/** grid/identity.ts's check of an identity file's packets; openpgp.js is loaded only when one is published. */
+async function inspectArmored(armored: string): Promise<void> {
+  await (await import('./identity.ts')).inspectIdentity(armored);
 }

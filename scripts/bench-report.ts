@@ -89,6 +89,10 @@ export interface BenchInput {
   ms?: { startup: number[]; ifDue: number[] };
   /** per transport (and the unchanged run): seconds of each logged backup step, per run */
   backupSteps: { webapi: Record<string, number[]>; mount: Record<string, number[]>; unchanged: Record<string, number[]> };
+  /** seconds of each step of `sysback recover` ("a) …"; parts as "a) …: part"), per run */
+  recoverSteps?: Record<string, number[]>;
+  /** the process's peak RSS (VmHWM, MB) when each of those steps ended, per run (core/steps.ts's events) */
+  recoverPeakMB?: Record<string, number[]>;
   data: Record<string, number | string>;
   imageBuild: ImageBuild | null;
   scale?: ScaleInput | null;
@@ -227,6 +231,8 @@ export function benchFigures(input: BenchInput) {
     backupSteps: Object.fromEntries(
       Object.entries(input.backupSteps).map(([kind, steps]) => [kind, Object.fromEntries(Object.entries(steps).map(([name, v]) => [name, med(v)]))]),
     ) as Record<'webapi' | 'mount' | 'unchanged', Record<string, number | null>>,
+    recoverSteps: Object.fromEntries(Object.entries(input.recoverSteps ?? {}).map(([name, v]) => [name, med(v)])),
+    recoverPeakMB: Object.fromEntries(Object.entries(input.recoverPeakMB ?? {}).map(([name, v]) => [name, peak(v)])),
     imageBuild: input.imageBuild && {
       ...input.imageBuild,
       overlayOnlySeconds: input.imageBuild.overlayOnlySeconds === null ? null : round(input.imageBuild.overlayOnlySeconds, 2),
@@ -299,6 +305,9 @@ export function formatTable(f: BenchFigures): string {
   for (const [kind, steps] of Object.entries(f.backupSteps)) {
     if (Object.keys(steps).length) out.push(`inside sysback backup (${kind}, medians): ${Object.entries(steps).map(([k, v]) => `${k} ${v ?? 'n/a'} s`).join(', ')}`);
   }
+  const recoverSteps = Object.entries(f.recoverSteps ?? {});
+  const peakAfter = (step: string) => (f.recoverPeakMB[step] == null ? '' : `  (peak RSS so far ${f.recoverPeakMB[step]} MB)`);
+  if (recoverSteps.length) out.push('inside sysback recover (medians):', ...recoverSteps.map(([k, v]) => `  ${k} ${v ?? 'n/a'} s${peakAfter(k)}`));
   for (const [what, why] of Object.entries(f.notMeasured)) out.push(`not measured: ${what}: ${why}`);
   for (const w of f.warnings) out.push(`warning: ${w}`);
   if (f.imageBuild?.steps) out.push(`image build steps: ${Object.entries(f.imageBuild.steps).map(([k, v]) => `${k} ${v} s`).join(', ')}`);

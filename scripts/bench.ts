@@ -238,6 +238,22 @@ function collectBackupSteps(into: Record<string, number[]>, events: readonly Ste
   (into['other (node start-up, files list, fingerprint, manifest)'] ??= []).push(Math.max(0, wholeSeconds - covered));
 }
 
+/**
+ * Adds one recovery's seconds per step ("a) public node, aliases listed", ...; a step's parts under
+ * it, "e) …: part"), plus what the steps do not cover (node's start, the context, the exit).
+ */
+function collectRecoverSteps(into: Record<string, number[]>, events: readonly StepEvent[], wholeSeconds: number, peaks: Record<string, number[]>): void {
+  let covered = 0;
+  for (const e of events as ReadonlyArray<StepEvent & { memory?: { peakMB?: number } }>) {
+    if (e.flow !== 'recover' || e.outcome === 'skipped') continue;
+    const name = `${e.step}) ${e.name}${e.part ? `: ${e.part}` : ''}`;
+    (into[name] ??= []).push(e.seconds);
+    if (e.memory?.peakMB !== undefined) (peaks[name] ??= []).push(e.memory.peakMB);
+    if (!e.part) covered += e.seconds;
+  }
+  (into['other (start-up, outside the steps)'] ??= []).push(Math.max(0, wholeSeconds - covered));
+}
+
 function countFiles(dir: string): number {
   let n = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -266,6 +282,8 @@ async function main(): Promise<BenchInput> {
   const warnings: string[] = [];
   const dataSummary: Record<string, number | string> = {};
   const backupSteps: BenchInput['backupSteps'] = { webapi: {}, mount: {}, unchanged: {} };
+  const recoverSteps: NonNullable<BenchInput['recoverSteps']> = {};
+  const recoverPeakMB: NonNullable<BenchInput['recoverPeakMB']> = {};
   const ms: NonNullable<BenchInput['ms']> = { startup: [], ifDue: [] };
   const loadAtStart = await loadSample();
   say(`load at start: ${loadAtStart.uptime}`);
@@ -417,6 +435,7 @@ async function main(): Promise<BenchInput> {
         rssMB.recover.push(mb);
         // RESTORE f) is the restore step; a) to c) end once the password opened the identity
         const steps = stepSeconds(events, 'recover');
+        collectRecoverSteps(recoverSteps, events, seconds, recoverPeakMB);
         const restore = steps.f;
         const before = (steps.a ?? 0) + (steps.b ?? 0) + (steps.c ?? 0);
         if (restore !== undefined) runs.restoreStep.push(restore);
@@ -460,6 +479,8 @@ async function main(): Promise<BenchInput> {
     rssMB,
     ms,
     backupSteps,
+    recoverSteps,
+    recoverPeakMB,
     data: dataSummary,
     imageBuild,
     scale,
