@@ -38,7 +38,7 @@ import { digestCap, readState, recordGoodBackup, recordScheduledRun, redatedGood
 import { VERSION } from '../core/version.ts';
 import { deviceOf, type Device, type DeviceContext } from '../grid/device.ts';
 import { ALIAS_PUBLIC, ownNodeId, privateAreaCap, readAliases } from '../grid/device-nodes.ts';
-import { isPassingGridError, readRetrying, TahoeHttpError, type RetryPolicy, type TahoeClient } from '../grid/tahoe-client.ts';
+import { isPassingGridError, readRetrying, TahoeHttpError, type CheckResult, type RetryPolicy, type TahoeClient } from '../grid/tahoe-client.ts';
 import type { Transport, TransportKind } from '../grid/transport.ts';
 import type { ArchiveSummary } from './archive.ts';
 import { loadBackupList } from './files-list.ts';
@@ -154,15 +154,20 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
 
     let earlyVerify: BackupResult['verify'];
     const { list, fingerprint, unchanged } = await steps.step('a', 'read /etc/sysback/files.txt', async () => {
+      // decided from metadata and the state; the grid is asked only whether the latest is still
+      // linked and where its shares are, and that is asked while the files are listed (the answer is
+      // used only when nothing changed; the preflight is needed either way)
+      const asked = !options.force && last && state ? latestAndPlacement(reach, privateCap, last) : undefined;
+      asked?.catch(() => undefined); // awaited below when nothing changed; else not needed
       const list = await loadBackupList(ctx, options.exclude ? { exclude: options.exclude } : {});
       const fingerprint = await fingerprintEntries(ctx.root, list.entries);
       const same = !options.force && last?.fingerprint === fingerprint;
-      // decided from metadata and the state; the grid is asked only whether the latest is still linked
-      const latestCap = same ? await latestStillThere(await reach(), privateCap, last) : undefined;
-      if (!latestCap || !state) return { list, fingerprint, unchanged: false };
+      const latest = same && asked ? await asked : undefined;
+      const latestCap = latest?.cap;
+      if (!latestCap || !state || !latest.check) return { list, fingerprint, unchanged: false };
       // still there = its shares are where they survive this router's loss: a plain check (no share
       // fetched) of the latest archive; else it is backed up again, which places its shares anew
-      const still = recoverableWithout(await (await reach()).check(latestCap), ownNodeId(ctx, 'private'));
+      const still = recoverableWithout(latest.check, ownNodeId(ctx, 'private'));
       if (!still.ok) {
         ctx.log.warn(`${describePlacement('the latest archive', still)}: backing up again`);
         return { list, fingerprint, unchanged: false };
@@ -334,6 +339,13 @@ function weakestPlacement(placement: Record<string, PlacementVerdict> | undefine
 
 function goodBackup(now: Date, summary: { sha256: string; size: number }, cap: string, generation: string, fingerprint: string): GoodBackup {
   return { time: now.toISOString().replace(/\.\d+Z$/, 'Z'), sha256: summary.sha256, size: summary.size, capDigest: digestCap(cap), generation, fingerprint };
+}
+
+/** The latest archive's cap when it is still the one the state recorded, and a plain check of it. */
+async function latestAndPlacement(reach: () => Promise<TahoeClient>, privateCap: string, last: GoodBackup): Promise<{ cap?: string; check?: CheckResult }> {
+  const api = await reach();
+  const cap = await latestStillThere(api, privateCap, last);
+  return cap ? { cap, check: await api.check(cap) } : {};
 }
 
 /** The latest archive's cap when the private directory still links the one the state recorded. */

@@ -4,8 +4,10 @@
 //   b) the person selects theirs (or types a card's read cap)        recovery/steps/b-select.ts
 //   c) password, bounded retries, each tried on the identity file    steps/c-password.ts
 //   d) decrypted: the private node's keys back in a fresh node       steps/d-keys.ts
-//   e) the private area reached: node started, the router's own new private directory with the old
-//      generations linked in (one writer per mutable directory)    steps/e-private-area.ts
+//   e) the private area reached: the router's own new private directory with the old generations
+//      linked in (one writer per mutable directory); with the web API through the public node, the
+//      private node starting in g); with the mount transport the private node is started here
+//                                                                   steps/e-private-area.ts
 //   f) the manifest read, a generation chosen, downloaded, verified and extracted to / with full
 //      paths, safely                                                steps/f-extract.ts
 //   g) reboot, opened by the identity re-published for the new directory, the cron line and the
@@ -78,11 +80,11 @@ async function recoverWith(
     if (config.grid.listen === 'tor') await waitForTor(ctx, config);
     // the private node's directory is made meanwhile (it gets its keys in d), before its first start)
     if (!options.dryRun) early.blank = prepareBlankPrivateNode(ctx);
-    await device.nodes.ensure('public', 'recovering-public');
-    const api = await device.nodes.start('public');
-    await device.nodes.waitForHappy(api);
+    await steps.part('a', 'creating the public node', () => device.nodes.ensure('public', 'recovering-public'));
+    const api = await steps.part('a', 'starting the public node', () => device.nodes.start('public'));
+    await steps.part('a', 'waiting for servers', () => device.nodes.waitForHappy(api));
     if (options.answers?.recoveryCard) return { publicApi: api, aliases: undefined };
-    const aliases = await listAliases(api, config.grid.publicDirectory);
+    const aliases = await steps.part('a', 'listing the aliases', () => listAliases(api, config.grid.publicDirectory));
     prompter.say(`${aliases.length} routers have published an identity on this grid.`);
     return { publicApi: api, aliases };
   });
@@ -95,7 +97,7 @@ async function recoverWith(
   const oldCap = opened.identity.private.dircap;
   if (options.dryRun) {
     steps.skip('d', 'decrypted: the private node gets the recovered keys', 'dry run: no node is made or changed');
-    const area = await steps.step('e', 'private area reached, read only (dry run)', async () => ({ api: publicApi, oldCap, newCap: oldCap }));
+    const area = await steps.step('e', 'private area reached, read only (dry run)', async () => ({ api: publicApi, oldCap, newCap: oldCap, privateNodeStarted: false }));
     await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
     prompter.say('Dry run: nothing under the root was changed.');
     return;
@@ -106,12 +108,13 @@ async function recoverWith(
       await installRecoveredKeys(ctx, opened.identity, early.blank);
       early.blank = undefined; // it holds the keys now: a later failure keeps it, a rerun reuses it
     });
-    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config));
+    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config, (name, fn) => steps.part('e', name, fn), publicApi));
   };
-  // d) and e) end before f) begins. They once overlapped f) with the web API (f reading the old
-  // directory through the public node): the fault campaign (seed 2026, disk-full-staging) then filled
-  // the disk while the private node was starting, and the node did not start again on the rerun. The
-  // node's directory is still made ahead, in a).
+  // d) and e) end before f) begins, and no node starts while f) writes: they once overlapped (the
+  // private node starting while f) read through the public node), and the fault campaign (seed 2026,
+  // disk-full-staging) filled the disk during that start; the node did not start again on the rerun.
+  // Now, with the web API, the private node starts only in g), after the restore (issue 9); its
+  // directory is still made ahead, in a).
   const area: PrivateArea = await privateArea();
   const { generation } = await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
 

@@ -55,6 +55,9 @@ export interface RawRuns {
   recoverAfterPassword: number[];
   restoreStep: number[];
   configure: number[];
+  /** the floor: a web-API PUT of the seed's finished archive to the router's private node, from the
+      host (no tar, no gzip, no CLI start: the Tahoe node's own upload work) */
+  webapiPutFloor?: number[];
 }
 
 /** The machine's load: the `uptime` line and os.loadavg() (1, 5, 15 minutes). */
@@ -290,6 +293,7 @@ export function formatTable(f: BenchFigures): string {
   const x = f.seconds;
   other.push(['backup, mount (--force) vs tar czf + tahoe put', amount(x.backupMount, 's'), amount(x.seedBackup, 's'), r(f.backupVsSeed.mount)]);
   other.push(['recover, password accepted -> reboot, vs tahoe get + tar xzf', amount(x.recoverAfterPassword, 's'), amount(x.seedRestore, 's'), r(f.recoverAfterPasswordVsSeed)]);
+  other.push(['floor: web-API PUT of the finished archive (the node\'s own upload work) vs the seed', amount(x.webapiPutFloor, 's'), amount(x.seedBackup, 's'), r(ratio(x.webapiPutFloor ?? null, x.seedBackup))]);
   other.push(['configure ("new" flow, whole command)', amount(x.configure, 's'), '', '']);
   other.push(['image build, --overlay-only', amount(f.imageBuild?.overlayOnlySeconds, 's'), '', '']);
   other.push(['image build, full (overlay, rootfs, disk)', amount(f.imageBuild?.fullSeconds, 's'), '', '']);

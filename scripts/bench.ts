@@ -20,12 +20,13 @@
 //          --scale-factor N (10; to check the scale code cheaply, e.g. `--quick --scale-factor 2` runs it
 //          on 2x the quick data set)
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEVICE } from '../core/device-paths.ts';
+import { TahoeWebApi } from '../grid/webapi.ts';
 import { createLog } from '../core/log.ts';
 import type { StepEvent } from '../core/steps.ts';
 import { createRunner, type RunResult } from '../core/runner.ts';
@@ -213,13 +214,17 @@ function stepSeconds(events: readonly StepEvent[], flow: StepEvent['flow']): Rec
   return out;
 }
 
+/** a): files.txt read and expanded, the metadata fingerprint; when unchanged, the latest asked for and checked */
+const FILES_LIST_STEP = 'a) files list + fingerprint (+ is the latest there)';
+
 /**
  * Short names for the backup's steps and parts (core/steps.ts events of flow "backup"): b) makes the
  * archive (a file for mount; for the web API it is compressed while d) uploads it), c) reaches the
  * private node and waits for happy servers, d)'s parts upload, verify, re-link and renew leases.
  */
 function backupStepName(e: StepEvent): string | undefined {
-  if (!e.part) return e.step === 'b' ? 'archive+upload' : e.step === 'c' ? 'preflight' : undefined;
+  if (!e.part) return e.step === 'a' ? FILES_LIST_STEP : e.step === 'b' ? 'archive+upload' : e.step === 'c' ? 'preflight' : undefined;
+  if (e.step === 'a') return undefined; // a)'s own parts are inside a)'s seconds
   const known: Array<[string, string]> = [['uploading', 'archive+upload'], ['verifying', 'verify (download sha256 + check --verify)'], ['making', 're-link latest'], ['renewing', 'renew leases (deep-check add-lease)']];
   return known.find(([prefix]) => e.part!.startsWith(prefix))?.[1] ?? e.part;
 }
@@ -235,18 +240,18 @@ function collectBackupSteps(into: Record<string, number[]>, events: readonly Ste
     covered += e.seconds;
   }
   for (const [name, seconds] of Object.entries(sums)) (into[name] ??= []).push(seconds);
-  (into['other (node start-up, files list, fingerprint, manifest)'] ??= []).push(Math.max(0, wholeSeconds - covered));
+  (into['other (node start-up, manifest, state, alias check)'] ??= []).push(Math.max(0, wholeSeconds - covered));
 }
 
 /**
- * Adds one recovery's seconds per step ("a) public node, aliases listed", ...; a step's parts under
- * it, "e) …: part"), plus what the steps do not cover (node's start, the context, the exit).
+ * Adds one recovery's seconds per step ("a) public node, aliases listed", ...; a step's parts as
+ * "a)   part", listed before their step), plus what the steps do not cover (node's start, the exit).
  */
 function collectRecoverSteps(into: Record<string, number[]>, events: readonly StepEvent[], wholeSeconds: number, peaks: Record<string, number[]>): void {
   let covered = 0;
   for (const e of events as ReadonlyArray<StepEvent & { memory?: { peakMB?: number } }>) {
     if (e.flow !== 'recover' || e.outcome === 'skipped') continue;
-    const name = `${e.step}) ${e.name}${e.part ? `: ${e.part}` : ''}`;
+    const name = e.part ? `${e.step})   ${e.part}` : `${e.step}) ${e.name}`;
     (into[name] ??= []).push(e.seconds);
     if (e.memory?.peakMB !== undefined) (peaks[name] ??= []).push(e.memory.peakMB);
     if (!e.part) covered += e.seconds;
@@ -369,6 +374,10 @@ async function main(): Promise<BenchInput> {
       check(value, 'the seed backup (tar czf + tahoe put)');
       seedCaps.push(value.stdout.trim().split('\n').pop()!.trim());
       runs.seedBackup.push(seconds);
+      // the floor under both methods: the node's own upload work on the finished archive
+      const node = new TahoeWebApi((configJson as { tahoe: { webPorts: { private: number } } }).tahoe.webPorts.private);
+      const put = await timed(() => node.put(createReadStream(a.path('/tmp/x.tar.gz'))));
+      (runs.webapiPutFloor ??= []).push(put.seconds);
     }
     dataSummary.seedArchiveMB = Number((statSync(a.path('/tmp/x.tar.gz')).size / 1048576).toFixed(2));
   });

@@ -401,10 +401,13 @@ export class Campaign {
           if (fired || !line.startsWith('‣ f)')) return;
           fired = (async () => {
             await sleep(delay);
-            const pid = routerNodePid(f, 'private');
+            // the node the download goes through: the public node with the web API (e) and f) read
+            // through it), the private node with the mount transport (its SFTP frontend)
+            const area = (JSON.parse(f.read(DEVICE.config)) as { transport?: string }).transport === 'mount' ? 'private' : 'public';
+            const pid = routerNodePid(f, area);
             if (run.exited()) return `missed: the recovery ended within ${delay} ms of the download`;
-            if (!pid || !sigkill(pid)) return 'missed: no private node PID';
-            return `SIGKILL of the private Tahoe node pid ${pid} ${delay} ms into "f) backup restored"`;
+            if (!pid || !sigkill(pid)) return `missed: no ${area} node PID`;
+            return `SIGKILL of the ${area} Tahoe node pid ${pid} ${delay} ms into "f) backup restored"`;
           })();
         },
       });

@@ -18,13 +18,40 @@ export interface PrivateArea {
   oldCap: string;
   /** this router's own new private directory */
   newCap: string;
+  /** false when e) and f) go through the public node (web API): g) starts the private node */
+  privateNodeStarted: boolean;
 }
 
-/** `config`: the device config the recovery started with (step f) may restore another one meanwhile). */
-export async function openPrivateArea(ctx: DeviceContext, oldCap: string, config = ctx.device.config()): Promise<PrivateArea> {
+type Part = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * `config`: the device config the recovery started with (step f) may restore another one meanwhile).
+ * `part`: times a named piece of the step (the flow's step events; by default it just runs it).
+ */
+export async function openPrivateArea(
+  ctx: DeviceContext,
+  oldCap: string,
+  config = ctx.device.config(),
+  part: Part = (_name, fn) => fn(),
+  publicApi?: TahoeClient,
+): Promise<PrivateArea> {
   const { device } = ctx;
-  let api = await device.nodes.start('private');
-  await device.nodes.waitForHappy(api);
+  if (config.transport === 'webapi' && publicApi) {
+    // the web API reads and makes directories through any node: the public node, connected since a),
+    // does e) and f); the private node, with the recovered keys, starts in g) (issue 9: one node
+    // start and one wait for servers fewer before the restore)
+    const area = await part('the fresh private directory, the old generations linked in', () => freshDirectory(ctx, publicApi, oldCap, config));
+    return { ...area, privateNodeStarted: false };
+  }
+  let api = await part('starting the private node', () => device.nodes.start('private'));
+  await part('waiting for servers', () => device.nodes.waitForHappy(api));
+  const area = await part('the fresh private directory, the old generations linked in', () => freshDirectory(ctx, api, oldCap, config));
+  return { ...area, privateNodeStarted: true };
+}
+
+async function freshDirectory(ctx: DeviceContext, startedApi: TahoeClient, oldCap: string, config: ReturnType<DeviceContext['device']['config']>): Promise<Omit<PrivateArea, 'privateNodeStarted'>> {
+  const { device } = ctx;
+  let api = startedApi;
   let newCap = readAliases(ctx)[ALIAS_PRIVATE];
   if (!newCap || newCap === oldCap) {
     newCap = await api.mkdir();

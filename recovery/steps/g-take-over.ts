@@ -50,7 +50,12 @@ export async function takeOverAndReboot(
     private: { ...identity.private, dircap: area.newCap },
     public: { ...identity.public, dircap: fresh.writeCap },
   };
+  // after a web API restore the private node, with the recovered keys, has not run yet: it starts
+  // (its unit enabled on a booted router) while Argon2id re-encrypts the identity
+  const privateNode = area.privateNodeStarted ? undefined : ctx.device.nodes.start('private');
+  privateNode?.catch(() => undefined); // awaited below
   const armored = await encryptIdentity(republished, password, { ...ctx.device.identityEncryption, gridName: config.grid.name, reusedPassword: true });
+  await privateNode;
   const published = await publishRecoveredIdentity(
     publicApi,
     config.grid.publicDirectory,

@@ -45,4 +45,8 @@ root(`fault campaign (seed ${SEED}, quick): every backup and recovery fault is f
   // campaign has lost sight of the recovery's output (it once missed every one, unnoticed)
   const missed = (result.faults as Array<{ kind: string; n: number; landed: string }>).filter((f) => f.kind.startsWith('disk-full') && f.landed.startsWith('missed'));
   t.deepEqual(missed.map((f) => `${f.kind} #${f.n}: ${f.landed}`), [], 'every disk-full fault landed');
+  // a node fault that finds no node to kill aims at the wrong node (the download once moved from the
+  // private node to the public one and the fault kept killing nothing)
+  const noTarget = (result.faults as Array<{ kind: string; n: number; landed: string }>).filter((f) => /^missed: no \w+ node PID/.test(f.landed));
+  t.deepEqual(noTarget.map((f) => `${f.kind} #${f.n}: ${f.landed}`), [], 'every node fault found its node');
 });
