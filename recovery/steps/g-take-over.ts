@@ -39,6 +39,11 @@ export async function takeOverAndReboot(
 ): Promise<void> {
   const { identity, password } = opened;
   const config = ctx.device.config();
+  // after a web API restore the private node, with the recovered keys, has not run yet: it starts
+  // now (its unit enabled on a booted router), beside the re-publishing below (Argon2id, the public
+  // node's writes), and must be up before the state is written
+  const privateNode = area.privateNodeStarted ? undefined : ctx.device.nodes.start('private');
+  privateNode?.catch(() => undefined); // awaited before the state
   await assertIdentityServers(publicApi, ownNodeId(ctx, 'private'), config.grid.shares.needed);
   const old = await identityDirOf(publicApi, identity.public.dircap);
   const pending = pendingIdentityDir(ctx);
@@ -50,12 +55,7 @@ export async function takeOverAndReboot(
     private: { ...identity.private, dircap: area.newCap },
     public: { ...identity.public, dircap: fresh.writeCap },
   };
-  // after a web API restore the private node, with the recovered keys, has not run yet: it starts
-  // (its unit enabled on a booted router) while Argon2id re-encrypts the identity
-  const privateNode = area.privateNodeStarted ? undefined : ctx.device.nodes.start('private');
-  privateNode?.catch(() => undefined); // awaited below
   const armored = await encryptIdentity(republished, password, { ...ctx.device.identityEncryption, gridName: config.grid.name, reusedPassword: true });
-  await privateNode;
   const published = await publishRecoveredIdentity(
     publicApi,
     config.grid.publicDirectory,
@@ -84,6 +84,7 @@ export async function takeOverAndReboot(
 
   await installCronEntry(ctx, readDeviceConfig(ctx).backup.intervalHours);
 
+  await privateNode;
   const latest = await area.api.info(area.newCap, `${ARCHIVES_DIR}/${generation.name}`);
   await writeState(
     ctx,
