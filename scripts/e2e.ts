@@ -365,7 +365,8 @@ try {
   for (const r of routers) if (r.proc.exitCode === null) await diagnose(r);
 } finally {
   // the consoles as a person saw them, caps elided (README "Life of a router" quotes them)
-  for (const r of routers) writeFileSync(path.join(work, `transcript-${r.name}.txt`), elideCaps(r.console.text));
+  // the console keeps bytes as latin1 (a chunk may end inside a character); the transcript is UTF-8
+  for (const r of routers) writeFileSync(path.join(work, `transcript-${r.name}.txt`), elideCaps(Buffer.from(r.console.text, 'latin1').toString('utf8')));
   for (const r of routers) await r.destroy().catch(() => {});
   if (existsSync(path.join(gridDir, 'local-grid.json'))) await sysback('grid', 'stop', '--dir', gridDir).catch(() => {});
 }
