@@ -105,7 +105,7 @@ export function isPassingGridError(error: unknown): error is TahoeHttpError {
 
 /** How a grid operation that can pass (isPassingGridError) is retried; every field has a default. */
 export interface RetryPolicy {
-  /** tries in all, the first included (default 8) */
+  /** tries in all, the first included (default 8 for a link into the public directory, 5 for readRetrying) */
   attempts?: number;
   /** the first backoff's upper bound in ms (default 200); it doubles each try, up to maxMs */
   baseMs?: number;
@@ -126,9 +126,9 @@ export function backoffMs(retry: number, policy: RetryPolicy = {}): number {
 }
 
 /**
- * A read of the grid (the public area; the old private directory in recovery step e; the backup manifest), retried
- * while it fails the way a read right after the node connected does, or one during another router's
- * write: a 410/500 that passes (`isPassingGridError`). Seen in CI: "insufficient good shares" with 2
+ * A read of the grid (the public area; the old private directory in recovery step e; the backup's
+ * manifest), retried while it fails the way a read right after the node connected does, or one during
+ * another router's write: a 410/500 that passes (`isPassingGridError`). Seen in CI: "insufficient good shares" with 2
  * of 2 servers connected at load 12 (listing the aliases), and over Tor, where servers connect one by
  * one, a directory's shares on the one grid server not connected yet (recover step b, the identity
  * directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff
