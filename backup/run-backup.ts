@@ -302,7 +302,7 @@ export async function runBackup(ctx: Context | DeviceContext, options: BackupOpt
         }));
       // archives an interrupted run linked but never recorded are pruned too (only when the previous
       // manifest was read: without it, archives/ is what recovery falls back to)
-      const orphans = previous ? (await orphanArchives(api, privateCap, previous, manifest)).filter((name) => !expired.includes(name)) : [];
+      const orphans = previous ? (await orphanArchives(api, privateCap, previous, manifest, config.backup.retention)).filter((name) => !expired.includes(name)) : [];
       if (orphans.length) ctx.log.info(`removing ${orphans.length} archive(s) an interrupted run left unrecorded`);
       const pruned = [...expired, ...orphans];
       for (const old of pruned) {
@@ -410,18 +410,21 @@ async function scheduledLeases(ctx: Context, device: Device, privateCap: string,
 }
 
 /**
- * Generation files in archives/ that `manifest` does not list and that were made after the newest
- * generation `previous` recorded: left by a run killed after linking its archive and before recording
- * it. Older unlisted files are kept (named by the router's clock, so this errs on keeping): after a
- * damaged manifest was replaced by one holding only the new generation, the older generations are
- * still in archives/, where recovery can find them, and must not be taken for orphans.
+ * Generation files in archives/ that `manifest` does not list, left by a run killed after it linked
+ * them: an archive it made and never recorded, or generations its manifest expired and it never
+ * unlinked. Kept: older unlisted files while the previous manifest held fewer than `retention`
+ * generations (then retention expired none of them): after a damaged manifest was replaced by one
+ * holding only the new generation, the older generations are still in archives/, where recovery finds
+ * them; they go once the manifest holds `retention` newer ones, as retention would have had it. Names
+ * are the router's clock, so "older" errs on keeping.
  */
-async function orphanArchives(api: TahoeClient, privateCap: string, previous: Manifest, manifest: Manifest): Promise<string[]> {
+async function orphanArchives(api: TahoeClient, privateCap: string, previous: Manifest, manifest: Manifest, retention: number): Promise<string[]> {
   const kept = new Set(manifest.generations.map((g) => g.name));
+  const full = previous.generations.length >= retention;
   const since = previous.generations[0] ? generationStamp(previous.generations[0].name) : '';
   const listed = await api.list(privateCap, ARCHIVES_DIR).catch(() => []);
   return listed
-    .filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name) && generationStamp(e.name) >= since)
+    .filter((e) => e.type === 'filenode' && GENERATION_NAME.test(e.name) && !kept.has(e.name) && (full || generationStamp(e.name) >= since))
     .map((e) => e.name);
 }
 

@@ -177,3 +177,25 @@ test('orphan-pruned: an archive a killed run linked after the last recorded gene
   t.deepEqual((await archives()).sort(), [first.generation!.name, second.generation!.name].sort());
   t.deepEqual((await manifest()).generations.map((g) => g.name), [second.generation!.name, first.generation!.name]);
 });
+
+test('expired-not-pruned: a generation the manifest expired but a killed run never unlinked is pruned by the next run (the previous manifest was full)', async (t) => {
+  const { r, api, manifest, archives } = await setup(t, { retention: 2 });
+  const made: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    r.write('/etc/myapp/app.conf', `listen = ${8080 + i}\n`);
+    r.clock.advance(3_600_000);
+    made.unshift((await runBackup(r.ctx, { skipLeases: true })).generation!.name);
+  }
+  const oldest = made[1]!;
+  const oldestCap = (await api.info(r.privateCap, `${ARCHIVES_DIR}/${oldest}`))!.readCap;
+  r.write('/etc/myapp/app.conf', 'listen = 9090\n');
+  r.clock.advance(3_600_000);
+  made.unshift((await runBackup(r.ctx, { skipLeases: true })).generation!.name);
+  // as if that run was killed after its manifest (which expired the oldest) and before pruning
+  await api.link(r.privateCap, `${ARCHIVES_DIR}/${oldest}`, oldestCap);
+  r.write('/etc/myapp/app.conf', 'listen = 9191\n');
+  r.clock.advance(3_600_000);
+  const next = await runBackup(r.ctx, { skipLeases: true });
+  t.true(next.pruned.includes(oldest), next.pruned.join(', '));
+  t.deepEqual((await archives()).sort(), [...(await manifest()).generations.map((g) => g.name)].sort());
+});
