@@ -28,6 +28,7 @@ import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 import { createLog } from '../core/log.ts';
 import { createRunner } from '../core/runner.ts';
 import { bundle } from './bundle.ts';
+import { DEVICE } from '../core/device-paths.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -157,6 +158,16 @@ function elideCaps(text: string): string {
     .replace(/URI:[A-Z0-9-]+:[a-z2-7:]+/g, 'URI:…')
     .replace(/^( +\d+ {2})[a-z2-7:]{1,4}( [a-z2-7:]{1,4})*\r?$/gm, '$1…');
 }
+
+/** Waits (at most 10 min) until no job cron started is left in cron.service's cgroup and no backup holds its lock. */
+const CRON_JOBS_ENDED = String.raw`[ -d /sys/fs/cgroup/system.slice ] || { echo 'no cgroup v2 system.slice: cannot tell whether cron jobs still run' >&2; exit 1; }
+for i in $(seq 1200); do
+  procs=$(cat /sys/fs/cgroup/system.slice/cron.service/cgroup.procs 2>/dev/null || true)
+  if [ -z "$procs" ] && [ ! -e ${DEVICE.lock} ]; then exit 0; fi
+  sleep 0.5
+done
+echo "a job cron started still runs: $(cat /sys/fs/cgroup/system.slice/cron.service/cgroup.procs 2>/dev/null | tr '\n' ' ')" >&2
+exit 1`;
 
 /** The storage nodes `sysback grid init` makes. */
 const GRID_STORAGE_NODES = 3;
@@ -316,9 +327,12 @@ try {
 
   // ---- a grid member unlinks the alias; the recovery card printed by the recovered router still recovers it ----
   // every backup run links a vanished alias again (backup/run-backup.ts aliasStillOurs), and cron runs
-  // one every other minute here: this router's cron stops first, so the vandalism stays (the router
-  // is about to be lost anyway; a backup cron stopped mid-run keeps the last good one)
+  // one every other minute here: this router's cron stops first, so the vandalism stays. Debian's
+  // cron.service stops with KillMode=process, so a backup cron had already started runs on (and would
+  // link the alias again after the unlink, as CI once saw): wait until cron's cgroup is empty and no
+  // backup holds the lock
   await second.ssh('systemctl stop cron');
+  await second.ssh(CRON_JOBS_ENDED);
   await second.ssh(`tahoe -d /var/lib/sysback/tahoe/public unlink "$(node -e 'process.stdout.write(require("/etc/sysback/sysback.json").grid.publicDirectory)')/${ALIAS}"`);
   const unlinked = await second.ssh(`sysback status --json >/dev/null; tahoe -d /var/lib/sysback/tahoe/public ls "$(node -e 'process.stdout.write(require("/etc/sysback/sysback.json").grid.publicDirectory)')"`);
   if (unlinked.stdout.split('\n').includes(ALIAS)) throw new Error('the alias is still linked after the unlink');
