@@ -64,6 +64,7 @@ export const NEVER_BACKED_UP: readonly string[] = [
   DEVICE.state,
   `${DEVICE.stateDir}/.state.json.*`,
   DEVICE.staging,
+  DEVICE.cardAtLogin,
   `${DEVICE.stateDir}/restore`,
   `${DEVICE.stateDir}/SysBackup.tar.gz`,
   `${DEVICE.stateDir}/tahoe`,

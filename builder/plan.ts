@@ -208,7 +208,7 @@ export function computePlan(grid: GridConfig, options: PlanOptions): Plan {
     entries,
     units: {
       enable: [
-        'sysback-firstboot.service', 'sysback-tahoe@private.service', 'sysback-tahoe@public.service', 'systemd-networkd.service',
+        'sysback-firstboot.service', 'sysback-card-at-login.service', 'sysback-tahoe@private.service', 'sysback-tahoe@public.service', 'systemd-networkd.service',
         ...(layers.includes('image') ? ['ssh.service', 'sysback-ssh-keygen.service'] : []),
       ],
       mask,

@@ -19,6 +19,10 @@ export const DEVICE = {
   state: '/var/lib/sysback/state.json',
   lock: '/var/lib/sysback/backup.lock',
   recoveryCard: '/var/lib/sysback/recovery-card.txt',
+  /** marker: the next boot shows the card above the console's login prompt (firstboot/card-at-login.ts) */
+  cardAtLogin: '/var/lib/sysback/recovery-card.at-login',
+  /** the issue snippet agetty prints, reached through /etc/issue.d/50-sysback-recovery-card.issue */
+  cardIssue: '/run/sysback/recovery-card.issue',
   tahoe: (area: Area) => `/var/lib/sysback/tahoe/${area}`,
   mount: (area: Area) => `/var/lib/sysback/mnt/${area}`,
   cronSpool: '/var/spool/cron',

@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { missingTools } from '../../builder/host-tools.ts';
 import { createContext } from '../../core/context.ts';
+import { DEVICE } from '../../core/device-paths.ts';
+import { recoveryCard } from '../../grid/public-area.ts';
 import { ensureTestImage, type TestImage } from './test-image.ts';
 import { bootRouter, upperHas, type NspawnBoot } from './nspawn-router.ts';
 
@@ -121,6 +123,28 @@ serial('sysback.mode=recover on the kernel command line runs the hook on a confi
   t.is(unit.ConditionResult, 'yes');
   t.not(unit.ExecMainStartTimestampMonotonic, '0', 'the first-boot command ran');
   await b.stop();
+});
+
+serial('the card a flow showed before its reboot is shown again above the login prompt after it, once (the reboot scrolls it away)', async (t) => {
+  configure('g');
+  const cap = `URI:DIR2-RO:${'a'.repeat(26)}:${'b'.repeat(52)}`;
+  const dir = path.join(work, 'g', 'upper', 'var', 'lib', 'sysback');
+  writeFileSync(path.join(dir, 'recovery-card.txt'), recoveryCard('router-g', cap), { mode: 0o600 });
+  // what firstboot/card-at-login.ts leaves when a flow showed the card on the console
+  writeFileSync(path.join(dir, 'recovery-card.at-login'), '', { mode: 0o600 });
+  const b = boot('g');
+  const { before } = await b.console.waitFor(LOGIN, 120_000);
+  const heading = before.indexOf('shown here until the next reboot');
+  t.true(heading >= 0, 'the heading is above the login prompt');
+  t.true(before.indexOf(cap, heading) > heading, 'the card\'s read cap follows it');
+  t.is((await b.exec(['test', '-e', DEVICE.cardAtLogin])).exitCode, 1, 'the marker is gone: once');
+  t.is((await b.exec(['stat', '-c', '%a', DEVICE.cardIssue])).stdout.trim(), '600', 'the card in /run is root\'s only');
+  await b.stop();
+  const again = boot('g');
+  const next = await again.console.waitFor(LOGIN, 120_000);
+  t.false(next.before.includes(cap), 'the next boot does not show it: /run is empty again');
+  t.notRegex(next.before, /issue/i, 'agetty passes over the dangling link without a word');
+  await again.stop();
 });
 
 serial('an answers file skips the question on a headless board', async (t) => {

@@ -208,6 +208,26 @@ export function scriptedPrompter(answers: Answers & { password: string }): { pro
   return { prompter, transcript };
 }
 
+/** The same answers, as if a person typed them on the console: the flows show the card to this kind only. */
+export function consoleLikePrompter(answers: Answers & { password: string }): { prompter: Prompter; said: string[] } {
+  const said: string[] = [];
+  const { prompter } = scriptedPrompter(answers);
+  const onConsole: Prompter = {
+    kind: 'console',
+    interactive: true,
+    // what an answers file cannot say, the person answers: Enter where there is a default (no SSH
+    // key, the newest generation); two different root passwords, so the password stays unchanged
+    // (chpasswd cannot run in a test root)
+    line: (q, o) => (o?.default !== undefined ? Promise.resolve(o.default) : prompter.line(q, o)),
+    secret: (q, o) => (o?.key?.startsWith('rootPassword') ? Promise.resolve(o.key) : prompter.secret(q, o)),
+    choice: (q, o, a) => prompter.choice(q, o, a),
+    confirm: (q, o) => prompter.confirm(q, o),
+    pick: (q, i, o) => prompter.pick(q, i, o),
+    say: (text) => void said.push(text),
+  };
+  return { prompter: onConsole, said };
+}
+
 /** Every file under `dir` whose bytes contain `needle`, as paths relative to `dir`. */
 export function filesHolding(dir: string, needle: string): string[] {
   const found: string[] = [];

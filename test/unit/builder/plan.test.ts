@@ -6,6 +6,7 @@ import { readOverlaySources } from '../../../builder/overlay-sources.ts';
 import { computePlan, DEFAULT_SOURCE_DATE_EPOCH, type Plan, type PlanEntry } from '../../../builder/plan.ts';
 import { DEVICE_PACKAGES } from '../../../builder/target-rootfs.ts';
 import { validateDeviceConfig } from '../../../core/config/device-config.ts';
+import { DEVICE } from '../../../core/device-paths.ts';
 import { UserError } from '../../../core/errors.ts';
 import { tcpGrid, torGrid } from '../../support/grid-fixture.ts';
 
@@ -146,8 +147,21 @@ test('units: the hook and the nodes enabled, systemd-firstboot masked; tor maske
   const p = plan();
   t.true(p.units.enable.includes('sysback-firstboot.service'));
   t.true(p.units.enable.includes('sysback-tahoe@private.service'));
+  t.true(p.units.enable.includes('sysback-card-at-login.service'));
   t.deepEqual(p.units.mask, ['systemd-firstboot.service']);
   t.deepEqual(plan(tcpGrid, { maskTor: true }).units.mask, ['systemd-firstboot.service', 'tor.service', 'tor@default.service']);
+});
+
+test('the card at the login prompt: agetty reads /etc/issue.d, whose link points into /run, where the unit writes the card before any getty starts', (t) => {
+  const p = plan();
+  const link = entry(p, '/etc/issue.d/50-sysback-recovery-card.issue');
+  t.like(link, { kind: 'symlink', target: DEVICE.cardIssue });
+  const unit = content(p, '/etc/systemd/system/sysback-card-at-login.service');
+  t.regex(unit, new RegExp(`^ConditionPathExists=${DEVICE.cardAtLogin}$`, 'm'));
+  t.regex(unit, /^Before=getty-pre\.target$/m);
+  t.true(unit.includes(`> ${DEVICE.cardIssue}'`), 'it writes where the link points');
+  t.true(unit.includes(`cat ${DEVICE.recoveryCard};`));
+  t.regex(unit, new RegExp(`^ExecStart=/bin/rm -f ${DEVICE.cardAtLogin}$`, 'm'), 'once: the marker goes');
 });
 
 test('packages: the device list plus the boot packages; kernel command line quiet with the serial console last', (t) => {

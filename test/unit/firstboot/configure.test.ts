@@ -10,7 +10,8 @@ import { decryptIdentity } from '../../../grid/identity.ts';
 import { MemoryGrid } from '../../../grid/memory-grid.ts';
 import { pendingIdentityDir } from '../../../firstboot/steps/identity-dir.ts';
 import { statSync, writeFileSync } from 'node:fs';
-import { filesHolding, memoryGridConfig, memoryRouter, scriptedPrompter } from '../../support/memory-device.ts';
+import { CARD_AT_LOGIN_NOTE } from '../../../firstboot/card-at-login.ts';
+import { consoleLikePrompter, filesHolding, memoryGridConfig, memoryRouter, scriptedPrompter } from '../../support/memory-device.ts';
 
 const PASSWORD = 'plum-kettle-orbit-Saturn-91';
 const flowOptions = { answers: undefined, answersFile: undefined, noReboot: true, replacesConfiguredRouter: false };
@@ -40,6 +41,19 @@ test('"new": steps a) to f) in the seed\'s order; configured, identity published
   const identity = await decryptIdentity((await operator.getBytes(linked.readCap, 'identity.asc')).toString(), PASSWORD);
   t.is(identity.private.dircap as string | undefined, readAliases(r.ctx)[ALIAS_PRIVATE]);
   t.truthy(readState(r.ctx)?.lastGoodBackup);
+});
+
+test('on a console the card is shown, then said to come back above the login prompt (the marker the next boot reads); a headless run leaves no marker', async (t) => {
+  const { r } = await setup(t);
+  await runConfigure(r.ctx, scriptedPrompter({ mode: 'new', alias: 'alice', password: PASSWORD }).prompter, flowOptions);
+  t.false(r.exists(DEVICE.cardAtLogin), 'headless: nobody watched the console');
+  const { prompter, said } = consoleLikePrompter({ mode: 'new', alias: 'alice', password: PASSWORD });
+  await runConfigure(r.ctx, prompter, flowOptions);
+  const card = r.read(DEVICE.recoveryCard);
+  t.true(said.includes(card), 'the card itself is shown');
+  t.is(said.indexOf(CARD_AT_LOGIN_NOTE), said.indexOf(card) + 2, 'after the card and where it is saved');
+  t.true(r.exists(DEVICE.cardAtLogin));
+  t.is(statSync(r.path(DEVICE.cardAtLogin)).mode & 0o777, 0o600);
 });
 
 test('the first cron run after "new" owes no full verification and no lease renewal: both schedules start at configure, and a rerun keeps them', async (t) => {

@@ -14,7 +14,8 @@ import { ALIAS_PRIVATE, ALIAS_PUBLIC, readAliases } from '../../../grid/device-n
 import { decryptIdentity, type Identity } from '../../../grid/identity.ts';
 import { MemoryGrid } from '../../../grid/memory-grid.ts';
 import { runRecover } from '../../../recovery/recover.ts';
-import { filesHolding, memoryGridConfig, memoryRouter, scriptedPrompter, type MemoryRouter } from '../../support/memory-device.ts';
+import { CARD_AT_LOGIN_NOTE } from '../../../firstboot/card-at-login.ts';
+import { consoleLikePrompter, filesHolding, memoryGridConfig, memoryRouter, scriptedPrompter, type MemoryRouter } from '../../support/memory-device.ts';
 
 const PASSWORD = 'plum-kettle-orbit-Saturn-91';
 const ALIAS = 'alice';
@@ -179,6 +180,19 @@ test.serial('recovery by card after the alias was unlinked', async (t) => {
   t.is((await operator.info(identity.public.dircap))?.readCap, relinked.readCap, 'the identity holds the fresh directory\'s write cap');
   t.deepEqual(filesHolding(b.root, identity.public.dircap), [], 'no file on the recovered router holds that write cap');
   t.is(readAliases(b.ctx)[ALIAS_PUBLIC], relinked.readCap, 'only its read cap stays on disk');
+});
+
+test.serial('on a console the new card is shown and comes back above the login prompt after the reboot (the marker); a headless recovery leaves none', async (t) => {
+  const b = await fresh(t, 'router-console');
+  const { prompter, said } = consoleLikePrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD });
+  await runRecover(b.ctx, prompter, options);
+  t.true(said.includes(b.read(DEVICE.recoveryCard)), 'the new card is shown');
+  t.true(said.includes(CARD_AT_LOGIN_NOTE));
+  t.true(b.exists(DEVICE.cardAtLogin));
+  const headless = await fresh(t, 'router-headless');
+  await runRecover(headless.ctx, scriptedPrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD }).prompter, options);
+  t.true(headless.exists(DEVICE.recoveryCard));
+  t.false(headless.exists(DEVICE.cardAtLogin));
 });
 
 test.serial('the newest generation cannot be downloaded: the recovery falls back to the older one, saying so', async (t) => {
