@@ -159,15 +159,24 @@ function elideCaps(text: string): string {
     .replace(/^( +\d+ {2})[a-z2-7:]{1,4}( [a-z2-7:]{1,4})*\r?$/gm, '$1…');
 }
 
-/** Waits (at most 10 min) until no job cron started is left in cron.service's cgroup and no backup holds its lock. */
-const CRON_JOBS_ENDED = String.raw`[ -d /sys/fs/cgroup/system.slice ] || { echo 'no cgroup v2 system.slice: cannot tell whether cron jobs still run' >&2; exit 1; }
+/**
+ * Waits (at most 10 min) until no backup cron started runs and none holds the lock. By process, not by
+ * cgroup: under nspawn on a cgroup-v1 host the container has no system.slice to read. The bracket
+ * keeps the pattern from matching this very shell's command line.
+ */
+const CRON_JOBS_ENDED = String.raw`running() { pgrep -af '[s]ysback(\.mjs)? backup'; }
 for i in $(seq 1200); do
-  procs=$(cat /sys/fs/cgroup/system.slice/cron.service/cgroup.procs 2>/dev/null || true)
-  if [ -z "$procs" ] && [ ! -e ${DEVICE.lock} ]; then exit 0; fi
+  if ! running >/dev/null && [ ! -e ${DEVICE.lock} ]; then exit 0; fi
   sleep 0.5
 done
-echo "a job cron started still runs: $(cat /sys/fs/cgroup/system.slice/cron.service/cgroup.procs 2>/dev/null | tr '\n' ' ')" >&2
+echo "a backup cron started still runs: $(running | tr '\n' ';')" >&2
 exit 1`;
+
+/** True when the console text before a login prompt shows the card (firstboot/card-at-login.ts) naming `cap`. */
+function cardAboveLogin(before: string, cap: string): boolean {
+  const heading = before.lastIndexOf('shown here until the next reboot');
+  return heading >= 0 && before.indexOf(cap, heading) > heading;
+}
 
 /** The storage nodes `sysback grid init` makes. */
 const GRID_STORAGE_NODES = 3;
@@ -270,8 +279,10 @@ try {
   const readCap = card.match[0];
   await first.console.waitFor(/rebooting: the router is configured/, 60_000);
   phase('newToReboot');
-  await first.console.waitFor(/login: /, 300_000, QUESTION);
+  const firstLogin = await first.console.waitFor(/login: /, 300_000, QUESTION);
   phase('rebootToLogin');
+  // the reboot's messages scroll the card away: after the reboot it is shown again above the login prompt
+  const cardAtLogin: Record<string, boolean> = { first: cardAboveLogin(firstLogin.before, readCap) };
   // over Tor after a reboot: how long until the private node sees every grid storage server again
   const serversSeen = await waitForServers(first, GRID_STORAGE_NODES, 300_000);
   phase('serversSeenAfterLogin');
@@ -305,8 +316,9 @@ try {
   const secondCard = await second.console.waitFor(/URI:DIR2-RO:[a-z2-7]+:[a-z2-7]+/, 600_000, FAILED);
   await second.console.waitFor(/rebooting/, 600_000, FAILED);
   phase('recoverToReboot');
-  await second.console.waitFor(/login: /, 300_000, QUESTION);
+  const secondLogin = await second.console.waitFor(/login: /, 300_000, QUESTION);
   phase('recoveredRebootToLogin');
+  cardAtLogin.second = cardAboveLogin(secondLogin.before, secondCard.match[0]);
   const recoveredAt = Number((await second.ssh('date -u +%s')).stdout.trim());
   const restored = (await second.ssh(FINGERPRINT)).stdout;
   const lostLines = lost.trim().split('\n');
@@ -329,8 +341,7 @@ try {
   // every backup run links a vanished alias again (backup/run-backup.ts aliasStillOurs), and cron runs
   // one every other minute here: this router's cron stops first, so the vandalism stays. Debian's
   // cron.service stops with KillMode=process, so a backup cron had already started runs on (and would
-  // link the alias again after the unlink, as CI once saw): wait until cron's cgroup is empty and no
-  // backup holds the lock
+  // link the alias again after the unlink, as CI once saw): wait until it has ended
   await second.ssh('systemctl stop cron');
   await second.ssh(CRON_JOBS_ENDED);
   await second.ssh(`tahoe -d /var/lib/sysback/tahoe/public unlink "$(node -e 'process.stdout.write(require("/etc/sysback/sysback.json").grid.publicDirectory)')/${ALIAS}"`);
@@ -349,12 +360,17 @@ try {
   third.console.sendLine(PASSWORD);
   const afterCardPassword = await third.console.waitFor(/(Restore which one\?[^\n]*: |rebooting)/, 600_000, FAILED);
   if (/Restore which/.test(afterCardPassword.match[0])) third.console.sendLine('');
-  await third.console.waitFor(/rebooting/, 600_000, FAILED);
-  await third.console.waitFor(/login: /, 300_000, QUESTION);
+  const thirdReboot = await third.console.waitFor(/rebooting/, 600_000, FAILED);
+  const thirdCard = /URI:DIR2-RO:[a-z2-7]+:[a-z2-7]+/.exec(thirdReboot.before)?.[0];
+  if (!thirdCard) throw new Error('the card recovery showed no new card before its reboot');
+  const thirdLogin = await third.console.waitFor(/login: /, 300_000, QUESTION);
+  cardAtLogin.third = cardAboveLogin(thirdLogin.before, thirdCard);
   const byCard = (await third.ssh(FINGERPRINT)).stdout;
   const byCardLines = new Set(byCard.trim().split('\n'));
   const cardDiffering = beforeCard.trim().split('\n').filter((l) => !byCardLines.has(l));
   phase('cardRecoveryAfterUnlink');
+  const cardMissing = Object.entries(cardAtLogin).filter(([, shown]) => !shown).map(([name]) => name);
+  if (cardMissing.length > 0) throw new Error(`after the reboot the new card is not shown above the login prompt of: ${cardMissing.join(', ')}`);
   result = {
     phases: { ...phases, total: Math.round((performance.now() - started) / 100) / 10 },
     equal: differing.length === 0 && lostLines.length > 1 && cardDiffering.length === 0,
@@ -369,6 +385,7 @@ try {
     serversSeenAfterRecoveredReboot: serversSeenRecovered,
     nextBackup,
     readCapOnCard: readCap.length > 0,
+    cardAtLogin,
     boots: Object.fromEntries(routers.map((r) => [r.name, r.mode])),
     // software emulation: see builder/boot-image.ts on /dev/kvm
     accel: 'tcg',
