@@ -9,11 +9,13 @@
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import type { Context } from '../core/context.ts';
 import { DEVICE } from '../core/device-paths.ts';
+import type { Prompter } from '../core/prompter.ts';
 
 /** What the console says right after the card. */
 export const CARD_AT_LOGIN_NOTE = 'After the reboot it is shown again above the login prompt, until the next reboot.';
 
-/** Leaves the marker that makes the next boot show the card above the console's login prompt. */
-export async function showCardAtNextLogin(ctx: Context): Promise<void> {
+/** After a flow showed the card on the console: says so, and leaves the marker the next boot reads. */
+export async function showCardAtNextLogin(ctx: Context, prompter: Prompter): Promise<void> {
+  prompter.say(CARD_AT_LOGIN_NOTE);
   await writeFileAtomic(ctx.path(DEVICE.cardAtLogin), '', { mode: 0o600 });
 }

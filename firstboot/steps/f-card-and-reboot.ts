@@ -14,7 +14,7 @@ import type { Prompter } from '../../core/prompter.ts';
 import { configuredState, readState, scheduledRun, writeState, type DeviceState, type GoodBackup } from '../../core/state.ts';
 import { recoveryCard } from '../../grid/public-area.ts';
 import type { FlowOptions } from '../flows.ts';
-import { CARD_AT_LOGIN_NOTE, showCardAtNextLogin } from '../card-at-login.ts';
+import { showCardAtNextLogin } from '../card-at-login.ts';
 import { rebootStep } from '../reboot.ts';
 import { settleIdentityDir } from './identity-dir.ts';
 
@@ -45,8 +45,7 @@ export async function showCardAndReboot(
   if (prompter.kind === 'console') {
     prompter.say(card);
     prompter.say(`This card is also saved in ${DEVICE.recoveryCard}. Keep a copy away from the router.`);
-    prompter.say(CARD_AT_LOGIN_NOTE);
-    await showCardAtNextLogin(ctx);
+    await showCardAtNextLogin(ctx, prompter);
   } else {
     // a headless boot's transcript goes to the journal, which must never hold a cap
     prompter.say(`The recovery card is saved in ${DEVICE.recoveryCard} (not shown here: logs keep no caps). Print it.`);

@@ -17,7 +17,7 @@ import type { Prompter } from '../../core/prompter.ts';
 import { configuredState, digestCap, writeState } from '../../core/state.ts';
 import { ARCHIVES_DIR, type Generation } from '../../backup/manifest.ts';
 import { assertIdentityServers, settleIdentityPlacement } from '../../backup/placement.ts';
-import { CARD_AT_LOGIN_NOTE, showCardAtNextLogin } from '../../firstboot/card-at-login.ts';
+import { showCardAtNextLogin } from '../../firstboot/card-at-login.ts';
 import { installCronEntry } from '../../firstboot/cron-entry.ts';
 import type { FlowOptions } from '../../firstboot/flows.ts';
 import { rebootStep } from '../../firstboot/reboot.ts';
@@ -78,8 +78,7 @@ export async function takeOverAndReboot(
     prompter.say('This router has a new identity directory: the old recovery card no longer opens it. The NEW card:');
     prompter.say(card);
     prompter.say(`This card is also saved in ${DEVICE.recoveryCard}. Keep a copy away from the router; destroy the old one.`);
-    prompter.say(CARD_AT_LOGIN_NOTE);
-    await showCardAtNextLogin(ctx);
+    await showCardAtNextLogin(ctx, prompter);
   } else {
     // a headless boot's transcript goes to the journal, which must never hold a cap
     prompter.say(`A NEW recovery card is saved in ${DEVICE.recoveryCard} (not shown here: logs keep no caps); the old one no longer works. Print it.`);
