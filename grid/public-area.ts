@@ -337,19 +337,29 @@ async function readIdentityFileOnce(api: TahoeClient, dirCap: string, what: stri
   return Buffer.concat(chunks).toString('utf8');
 }
 
+const CARD_PREFIX = 'URI:DIR2-RO:';
+/** the read key's and the fingerprint's length in a directory read cap (core/config/answers.ts DIR_READ_CAP_PATTERN) */
+const CARD_KEY_CHARS = 26;
+const CARD_FINGERPRINT_CHARS = 52;
+
 /** A read cap as typed from a card: whitespace (line breaks, spaces between groups) removed, then checked. */
 export function parseCardCap(text: string): string {
   const cap = text.replace(/\s+/g, '');
-  if (!DIR_READ_CAP_PATTERN.test(cap)) {
-    throw new SysbackError('that is not the read cap of a recovery card', {
-      hint: 'it starts with URI:DIR2-RO: and is printed on the recovery card shown when the router was set up',
-      exitCode: EXIT.usage,
-    });
+  if (DIR_READ_CAP_PATTERN.test(cap)) return cap;
+  // a directory read cap of the wrong length: a group missed, doubled or cut off while copying
+  const parts = /^URI:DIR2-RO:([a-z2-7]*):([a-z2-7]*)$/.exec(cap);
+  if (parts) {
+    throw new SysbackError(
+      `that read cap has ${parts[1]!.length} + ${parts[2]!.length} characters after ${CARD_PREFIX}; a recovery card's has ${CARD_KEY_CHARS} + ${CARD_FINGERPRINT_CHARS}`,
+      { hint: 'a group of 4 is missing, doubled or cut off: compare the numbered groups on the card', exitCode: EXIT.usage },
+    );
   }
-  return cap;
+  throw new SysbackError('that is not the read cap of a recovery card', {
+    hint: 'it starts with URI:DIR2-RO: and is printed on the recovery card shown when the router was set up',
+    exitCode: EXIT.usage,
+  });
 }
 
-const CARD_PREFIX = 'URI:DIR2-RO:';
 
 /**
  * The read cap in groups of 4 characters, 8 groups to a line, numbered, for copying by hand (pure).

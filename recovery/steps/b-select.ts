@@ -1,21 +1,36 @@
 // The "recover" flow's step b) (the seed: "Prompt user to select file from the list that matches who
 // is"): the person picks their alias from the aliases listed in a), by typing part of it (or pastes
-// the read cap printed on their recovery card); the answers file may name the alias or the card.
+// the read cap printed on their recovery card: one copied wrong is asked again with what is wrong);
+// the answers file may name the alias or the card.
 // Returns the armored identity file; an alias nobody published is exit 13 (UnknownAliasError).
 import { EXIT, SysbackError, UnknownAliasError } from '../../core/errors.ts';
 import type { Prompter } from '../../core/prompter.ts';
 import type { FlowOptions } from '../../firstboot/flows.ts';
-import { fetchIdentity, fetchIdentityByCard } from '../../grid/public-area.ts';
+import { UnknownCardError, fetchIdentity, fetchIdentityByCard } from '../../grid/public-area.ts';
 import type { TahoeClient } from '../../grid/tahoe-client.ts';
 
 const CARD = /^URI:DIR2-RO:/;
+const isCard = (typed: string): boolean => CARD.test(typed.replace(/\s+/g, ''));
 
 export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient, publicDirectory: string, aliases: readonly string[] | undefined, options: FlowOptions): Promise<string> {
   const card = options.answers?.recoveryCard;
   if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '');
+  let byCard: string | undefined;
   const chosen = await prompter.pick('Which router is yours? Type part of its alias (or paste your recovery card read cap)', [...aliases], {
     key: 'alias',
-    accept: (typed) => CARD.test(typed.replace(/\s+/g, '')),
+    accept: isCard,
+    // a card copied wrong (a group missing, a character mistyped: nothing published there) is a
+    // failed attempt with its reason, asked again, not a failed step; a grid that cannot be read throws
+    validate: async (typed) => {
+      if (!isCard(typed)) return undefined;
+      try {
+        byCard = await fetchIdentityByCard(publicApi, typed);
+        return undefined;
+      } catch (error) {
+        if (error instanceof UnknownCardError || (error instanceof SysbackError && error.exitCode === EXIT.usage)) return error.hint ? `${error.message}; ${error.hint}` : error.message;
+        throw error;
+      }
+    },
     // no published alias matched what was typed (or what the answers file says): exit 13, not 2
     onExhausted: (reason) =>
       options.answers?.alias
@@ -25,5 +40,5 @@ export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient,
             exitCode: EXIT.unknownAlias,
           }),
   });
-  return CARD.test(chosen.replace(/\s+/g, '')) ? fetchIdentityByCard(publicApi, chosen) : fetchIdentity(publicApi, publicDirectory, chosen);
+  return isCard(chosen) && byCard !== undefined ? byCard : fetchIdentity(publicApi, publicDirectory, chosen);
 }

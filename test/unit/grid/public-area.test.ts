@@ -19,12 +19,14 @@ import {
   relinkAliasAfterRecovery,
 } from '../../../grid/public-area.ts';
 import { backoffMs } from '../../../grid/tahoe-client.ts';
+import { SysbackError } from '../../../core/errors.ts';
 import { TahoeHttpError } from '../../../grid/webapi.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
 
-const OURS = 'URI:DIR2-RO:oursaaaaaaaaaaaaaaaaaaaaaa:oursbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
-const OLD = 'URI:DIR2-RO:oldaaaaaaaaaaaaaaaaaaaaaaa:oldbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
-const THEIRS = 'URI:DIR2-RO:theirsaaaaaaaaaaaaaaaaaaaa:theirsbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const OURS = 'URI:DIR2-RO:oursaaaaaaaaaaaaaaaaaaaaaa:oursbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const OLD = 'URI:DIR2-RO:oldaaaaaaaaaaaaaaaaaaaaaaa:oldbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const CARD = `URI:DIR2-RO:${'a'.repeat(26)}:${'b'.repeat(52)}`;
+const THEIRS = 'URI:DIR2-RO:theirsaaaaaaaaaaaaaaaaaaaa:theirsbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
 
 /** A seeded uniform [0, 1) source (mulberry32). */
 const seeded = (seed: number) => seededRandom(seed).next;
@@ -195,6 +197,10 @@ test('card-hard-to-copy: the card also shows the read cap in numbered groups of 
   for (const line of grouped) t.true(card.includes(line));
   const typed = `URI:DIR2-RO:\n${grouped.map((line) => line.replace(/^ ?\d+ {2}/, '')).join('\n')}`;
   t.is(parseCardCap(typed), OURS);
+  // a group left out while copying: the lengths say so, before anything is asked of the grid
+  const missing = `URI:DIR2-RO:\n${grouped.map((line) => line.replace(/^ ?\d+ {2}/, '')).join('\n').replace(/ [a-z2-7]{4} /, ' ')}`;
+  t.throws(() => parseCardCap(missing), { instanceOf: SysbackError, message: /has 22 \+ 52 characters after URI:DIR2-RO:; a recovery card's has 26 \+ 52/ });
+  t.throws(() => parseCardCap(OURS.slice(0, -1)), { message: /26 \+ 51/ });
   t.is(cardReadCap(card), OURS, 'the full line is still the one read back');
   t.true(card.split('\n').filter((l) => !l.startsWith('URI:')).every((l) => l.length <= 80), 'fits an 80-column console');
 });
@@ -234,7 +240,7 @@ test('identity-read-right-after-connect: the alias and identity.asc are read aga
       calls.push(`info ${name}`);
       if (name === 'alpha') {
         if (failures.alias-- > 0) throw gone();
-        return { kind: 'dirnode', readCap: 'URI:DIR2-RO:aaaa:bbbb' };
+        return { kind: 'dirnode', readCap: CARD };
       }
       if (failures.file-- > 0) throw gone();
       return { kind: 'filenode', readCap: 'URI:CHK:x:y:2:3:10', size: armored.length };
@@ -248,10 +254,10 @@ test('identity-read-right-after-connect: the alias and identity.asc are read aga
   t.true(retries.every((m) => !m.includes('URI:')), 'no cap in the log');
   // by card: the same retry, and a 400 (not a passing error) becomes "unknown card" at once
   failures.file = 1;
-  t.is(await fetchIdentityByCard(api, 'URI:DIR2-RO:aaaa:bbbb', { sleep: async () => {} }), armored);
+  t.is(await fetchIdentityByCard(api, CARD, { sleep: async () => {} }), armored);
   let tries = 0;
   const bad = { info: async () => { tries++; throw new TahoeHttpError('stat', 400, 'bad cap'); } } as unknown as typeof api;
-  await t.throwsAsync(fetchIdentityByCard(bad, 'URI:DIR2-RO:aaaa:bbbb', { sleep: async () => {} }));
+  await t.throwsAsync(fetchIdentityByCard(bad, CARD, { sleep: async () => {} }));
   t.is(tries, 1);
   // a 410 that never passes is thrown once the tries run out
   const never = { info: async () => { throw gone(); } } as unknown as typeof api;
@@ -267,6 +273,6 @@ test('alias-typed-right-after-connect: the "new" flow\'s check of a typed alias 
       return { kind: 'dirnode', readCap: 'URI:DIR2-RO:cccc:dddd' };
     },
   } as unknown as import('../../../grid/tahoe-client.ts').TahoeClient;
-  t.is(await aliasState(api, 'URI:DIR2:x:y', 'alpha', 'URI:DIR2-RO:aaaa:bbbb', { sleep: async () => {} }), 'taken');
+  t.is(await aliasState(api, 'URI:DIR2:x:y', 'alpha', CARD, { sleep: async () => {} }), 'taken');
   t.is(calls, 2);
 });
