@@ -22,14 +22,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { BootConsole } from '../test/support/boot-console.ts';
+import { BootConsole, CARD_CAP } from '../test/support/boot-console.ts';
 import { freePorts } from '../core/ports.ts';
 import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 import { createLog } from '../core/log.ts';
 import { createRunner } from '../core/runner.ts';
 import { bundle } from './bundle.ts';
 import { DEVICE } from '../core/device-paths.ts';
-import { DIR_READ_CAP_PATTERN } from '../core/config/answers.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -172,14 +171,6 @@ for i in $(seq 1200); do
 done
 echo "a backup cron started still runs: $(running | tr '\n' ';')" >&2
 exit 1`;
-
-/**
- * A recovery card's read cap on the console, whole: its two parts have fixed lengths (core/config/
- * answers.ts DIR_READ_CAP_PATTERN). A console delivers a line in pieces (qemu's serial line a few
- * bytes at a time), so an open-ended pattern matched a cap cut at a piece's end, and the third router
- * was given that cut cap (the --qemu --tcp run's "nothing is published there").
- */
-const CARD_CAP = new RegExp(DIR_READ_CAP_PATTERN.source.replace(/^\^|\$$/g, ''));
 
 /** True when the console text before a login prompt shows the card (firstboot/card-at-login.ts) naming `cap`. */
 function cardAboveLogin(before: string, cap: string): boolean {
