@@ -360,7 +360,6 @@ export function parseCardCap(text: string): string {
   });
 }
 
-
 /**
  * The read cap in groups of 4 characters, 8 groups to a line, numbered, for copying by hand (pure).
  * parseCardCap drops the spaces and line breaks, so what a person types back from it is the cap.

@@ -22,7 +22,7 @@ async function published() {
 }
 
 /** A console prompter fed `lines`, its output captured. */
-function console(lines: string[]) {
+function typedOnConsole(lines: string[]) {
   const input = new PassThrough();
   const output = new PassThrough();
   let text = '';
@@ -40,7 +40,7 @@ function mistyped(card: string): string {
 test('a card cut short, then one mistyped, then the right one: each wrong one is asked again with why; the identity is read', async (t) => {
   const { api, publicDirectory, card } = await published();
   t.regex(card, /^URI:DIR2-RO:[a-z2-7]{26}:[a-z2-7]{52}$/, "Tahoe's lengths, as the memory grid makes them");
-  const c = console([card.slice(0, -7), mistyped(card), card]);
+  const c = typedOnConsole([card.slice(0, -7), mistyped(card), card]);
   t.is(await selectIdentity(c.prompter, api, publicDirectory, ['bob'], options), ARMORED);
   t.regex(c.text(), /that read cap has 26 \+ 45 characters after URI:DIR2-RO:; a recovery card's has 26 \+ 52; a group of 4 is missing[^\n]*\(2 tries left\)/);
   t.regex(c.text(), /no identity can be read at the recovery card's read cap \(nothing is published there\)[^\n]*\(1 try left\)/);
@@ -50,12 +50,12 @@ test('a card cut short, then one mistyped, then the right one: each wrong one is
 test('the card typed in groups, with spaces and line breaks as on the card, is read', async (t) => {
   const { api, publicDirectory, card } = await published();
   const grouped = card.replace(/(.{4})/g, '$1 ');
-  t.is(await selectIdentity(console([grouped]).prompter, api, publicDirectory, ['bob'], options), ARMORED);
+  t.is(await selectIdentity(typedOnConsole([grouped]).prompter, api, publicDirectory, ['bob'], options), ARMORED);
 });
 
 test('three cards copied wrong: the step fails with exit 13 and the last reason', async (t) => {
   const { api, publicDirectory, card } = await published();
-  const c = console([card.slice(0, -1), mistyped(card), `${card}aaaa`]);
+  const c = typedOnConsole([card.slice(0, -1), mistyped(card), `${card}aaaa`]);
   const error = await t.throwsAsync(selectIdentity(c.prompter, api, publicDirectory, ['bob'], options), { instanceOf: SysbackError });
   t.is(error?.exitCode, EXIT.unknownAlias);
   t.regex(error!.message, /26 \+ 56 characters/);
@@ -68,7 +68,7 @@ test('a grid that cannot be read is not a typing mistake: it fails the step at o
       throw new SysbackError('the grid is unreachable', { exitCode: EXIT.gridUnreachable });
     },
   });
-  const c = console([card, card, card]);
+  const c = typedOnConsole([card, card, card]);
   const error = await t.throwsAsync(selectIdentity(c.prompter, broken, publicDirectory, ['bob'], options), { instanceOf: SysbackError });
   t.is(error?.exitCode, EXIT.gridUnreachable);
   t.false(c.text().includes('tries left'));

@@ -12,9 +12,9 @@ test('stripAnsi drops what a terminal does not show: the firmware\'s ESC[=3h, sy
 });
 
 /** Feeds `text` in pieces of `size`, letting a waiting waitFor look at each piece. */
-async function inPieces(console: BootConsole, text: string, size: number): Promise<void> {
+async function inPieces(reader: BootConsole, text: string, size: number): Promise<void> {
   for (let at = 0; at < text.length; at += size) {
-    console.push(text.slice(at, at + size));
+    reader.push(text.slice(at, at + size));
     await setImmediate();
   }
 }
