@@ -1,15 +1,17 @@
 // `npm test`: the whole suite on real programs. Prepares what integration tests share — host tools
 // (apt, when missing), the bundled CLI, the cached target root filesystem, ONE local grid — runs ava,
-// then stops the grid and checks nothing was left running or mounted. Prints the closing line
+// then stops the grid (also when interrupted) and checks nothing was left running or mounted. Prints the closing line
 // "N passed, N failed, N skipped". Extra arguments go to ava (e.g. `npm test -- test/unit`).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { $ } from 'zx';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { $, type ProcessPromise } from 'zx';
 import { ensureTargetRootfs } from '../builder/target-rootfs.ts';
 import { createLog } from '../core/log.ts';
 import { createRunner } from '../core/runner.ts';
+import { withCleanup } from '../core/signal-cleanup.ts';
 import { mountsUnder, processesMentioning } from '../test/support/leaks.ts';
 import { makeGrid, type TestGrid } from '../test/support/shared-grid.ts';
 import { bundle } from './bundle.ts';
@@ -45,9 +47,20 @@ let failed = 0;
 let skipped = 0;
 let exitCode = 1;
 const tmpBefore = new Set(processesMentioning(os.tmpdir() + '/sysback-').map((p) => p.pid));
-try {
+// Ctrl-C or SIGTERM (a CI timeout) stops the shared grid too: withCleanup runs the release, then the
+// signal goes on, so an interrupted suite leaves no node behind (an interrupted CI run once did);
+// ava (through npx) gets the signal first and up to 60 s to end (a terminal's Ctrl-C reaches it anyway)
+let ava: ProcessPromise | undefined;
+const stop = async (signal?: NodeJS.Signals) => {
+  if (signal && ava?.child && ava.output === null) {
+    ava.child.kill(signal);
+    await Promise.race([ava, sleep(60_000)]);
+  }
+  if (grid) await log.step('stopping the shared test grid', () => grid!.release());
+};
+await withCleanup(stop, async () => {
   const files = args.length ? args : ['test/**/*.test.ts'];
-  const ava = $({ stdio: ['inherit', 'pipe', 'inherit'], nothrow: true, quiet: true })`npx ava --tap ${files}`;
+  ava = $({ stdio: ['inherit', 'pipe', 'inherit'], nothrow: true, quiet: true })`npx ava --tap ${files}`;
   // ava's TAP summary (`# pass N`, `# fail N`, `# skip N`) is the count we report
   for await (const line of createInterface({ input: ava.stdout, crlfDelay: Infinity })) {
     process.stdout.write(`${line}\n`);
@@ -57,9 +70,7 @@ try {
     if (summary?.[1] === 'skip' || summary?.[1] === 'todo') skipped += Number(summary[2]);
   }
   exitCode = (await ava).exitCode ?? 1;
-} finally {
-  if (grid) await log.step('stopping the shared test grid', () => grid!.release());
-}
+});
 
 // Nothing may outlive the suite: no node, no mount under a sysback temp dir.
 const leftovers = processesMentioning(os.tmpdir() + '/sysback-').filter((p) => !tmpBefore.has(p.pid));
