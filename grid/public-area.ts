@@ -22,7 +22,7 @@
 // a report, not a failure: the recovery card is the way in, and the recovery completes.
 import { Readable } from 'node:stream';
 import { setTimeout as pause } from 'node:timers/promises';
-import { DIR_READ_CAP_PATTERN } from '../core/config/answers.ts';
+import { DIR_FINGERPRINT_CHARS, DIR_READ_CAP_PATTERN, DIR_READ_KEY_CHARS } from '../core/config/answers.ts';
 import { CorruptError, EXIT, SysbackError, UnknownAliasError, VerifyError } from '../core/errors.ts';
 import { MAX_ARMORED_BYTES } from './identity-limits.ts';
 import { assertAlias, checkAlias } from './password-policy.ts';
@@ -338,9 +338,6 @@ async function readIdentityFileOnce(api: TahoeClient, dirCap: string, what: stri
 }
 
 const CARD_PREFIX = 'URI:DIR2-RO:';
-/** the read key's and the fingerprint's length in a directory read cap (core/config/answers.ts DIR_READ_CAP_PATTERN) */
-const CARD_KEY_CHARS = 26;
-const CARD_FINGERPRINT_CHARS = 52;
 
 /** A read cap as typed from a card: whitespace (line breaks, spaces between groups) removed, then checked. */
 export function parseCardCap(text: string): string {
@@ -350,7 +347,7 @@ export function parseCardCap(text: string): string {
   const parts = /^URI:DIR2-RO:([a-z2-7]*):([a-z2-7]*)$/.exec(cap);
   if (parts) {
     throw new SysbackError(
-      `that read cap has ${parts[1]!.length} + ${parts[2]!.length} characters after ${CARD_PREFIX}; a recovery card's has ${CARD_KEY_CHARS} + ${CARD_FINGERPRINT_CHARS}`,
+      `that read cap has ${parts[1]!.length} + ${parts[2]!.length} characters after ${CARD_PREFIX}; a recovery card's has ${DIR_READ_KEY_CHARS} + ${DIR_FINGERPRINT_CHARS}`,
       { hint: 'a group of 4 is missing, doubled or cut off: compare the numbered groups on the card', exitCode: EXIT.usage },
     );
   }

@@ -41,11 +41,14 @@ export function aliasProblem(alias: string): string | undefined {
 }
 
 /**
- * A read cap of a Tahoe directory, as printed on the recovery card: Tahoe's SDMF directory read cap
- * is a 128-bit read key and a 256-bit fingerprint in base32, 26 and 52 characters (uri.py's
- * BASE32STR_128bits / BASE32STR_256bits), so a cap missing a group or a character is caught here.
+ * Tahoe's SDMF directory read cap is a 128-bit read key and a 256-bit fingerprint in base32: 26 and 52
+ * characters (uri.py's BASE32STR_128bits / BASE32STR_256bits).
  */
-export const DIR_READ_CAP_PATTERN = /^URI:DIR2-RO:[a-z2-7]{26}:[a-z2-7]{52}$/;
+export const DIR_READ_KEY_CHARS = 26;
+export const DIR_FINGERPRINT_CHARS = 52;
+
+/** A read cap of a Tahoe directory, as printed on the recovery card; a cap missing a group or a character fails it. */
+export const DIR_READ_CAP_PATTERN = new RegExp(`^URI:DIR2-RO:[a-z2-7]{${DIR_READ_KEY_CHARS}}:[a-z2-7]{${DIR_FINGERPRINT_CHARS}}$`);
 
 /** A backup generation: `latest`, or a generation's name as `sysback recover` lists it. */
 export const GENERATION_PATTERN = /^(latest|[A-Za-z0-9][A-Za-z0-9._:-]{0,127})$/;

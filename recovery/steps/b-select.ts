@@ -40,5 +40,6 @@ export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient,
             exitCode: EXIT.unknownAlias,
           }),
   });
-  return isCard(chosen) && byCard !== undefined ? byCard : fetchIdentity(publicApi, publicDirectory, chosen);
+  // a card was read while it was checked (validate); an alias is read now
+  return byCard ?? fetchIdentity(publicApi, publicDirectory, chosen);
 }

@@ -1,29 +1,11 @@
 // The console prompter driven through plain streams (not a TTY), the way a pipe or a test feeds it.
 // The real terminal (raw mode, no echo, Ctrl-C as a signal) is covered by test/integration/prompt-pty.
 import test from 'ava';
-import { PassThrough } from 'node:stream';
 import { InterruptedError } from '../../../core/errors.ts';
 import { TooManyAttemptsError } from '../../../core/prompter.ts';
 import { createConsolePrompter } from '../../../core/prompter-console.ts';
+import { consoleWith, streams } from '../../support/console-prompter.ts';
 
-function streams() {
-  const input = new PassThrough();
-  const output = new PassThrough();
-  let text = '';
-  output.on('data', (chunk: Buffer) => {
-    text += chunk.toString('utf8');
-  });
-  return { input, output, text: () => text };
-}
-
-/** A console prompter fed `typed` (all at once), with its output captured. */
-function consoleWith(typed: string, end = false) {
-  const s = streams();
-  const prompter = createConsolePrompter({ input: s.input, output: s.output, signals: null });
-  s.input.write(typed);
-  if (end) s.input.end();
-  return { prompter, ...s };
-}
 
 test('line returns the trimmed answer after the prompt "Question: "', async (t) => {
   const c = consoleWith('  alice  \n');

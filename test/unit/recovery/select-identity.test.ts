@@ -2,11 +2,10 @@
 // copied wrong (a group missing, a character mistyped) is a failed attempt with its reason and is
 // asked again; only the attempts running out fail the step (exit 13). In-memory grid, no root.
 import test from 'ava';
-import { PassThrough } from 'node:stream';
 import { EXIT, SysbackError } from '../../../core/errors.ts';
-import { createConsolePrompter } from '../../../core/prompter-console.ts';
 import { MemoryGrid } from '../../../grid/memory-grid.ts';
 import { selectIdentity } from '../../../recovery/steps/b-select.ts';
+import { consoleWith } from '../../support/console-prompter.ts';
 
 const ARMORED = '-----BEGIN PGP MESSAGE-----\nnot decrypted in this test\n-----END PGP MESSAGE-----\n';
 const options = { answers: undefined, answersFile: undefined, noReboot: true, replacesConfiguredRouter: false };
@@ -21,15 +20,8 @@ async function published() {
   return { api, publicDirectory, card };
 }
 
-/** A console prompter fed `lines`, its output captured. */
-function typedOnConsole(lines: string[]) {
-  const input = new PassThrough();
-  const output = new PassThrough();
-  let text = '';
-  output.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-  input.write(lines.map((l) => `${l}\n`).join(''));
-  return { prompter: createConsolePrompter({ input, output, signals: null }), text: () => text };
-}
+/** A console prompter fed `lines`, one answer each, its output captured. */
+const typedOnConsole = (lines: string[]) => consoleWith(lines.map((l) => `${l}\n`).join(''));
 
 /** The same cap with one base32 character of the read key changed: well formed, nothing published there. */
 function mistyped(card: string): string {
