@@ -116,6 +116,11 @@ export interface RetryPolicy {
   sleep?: (ms: number) => Promise<void>;
   /** told of each retry, for the log (no cap in it) */
   onRetry?: (message: string) => void;
+  /**
+   * readRetrying only: keep trying until the waits add up to this many ms, instead of `attempts`
+   * tries (at most 200); for a read a person waits on while servers are still connecting
+   */
+  waitBudgetMs?: number;
 }
 
 /** "Full jitter": uniform in [0, min(maxMs, baseMs * 2^retry)). */
@@ -132,18 +137,22 @@ export function backoffMs(retry: number, policy: RetryPolicy = {}): number {
  * of 2 servers connected at load 12 (listing the aliases), and over Tor, where servers connect one by
  * one, a directory's shares on the one grid server not connected yet (recover step b, the identity
  * directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff
- * (policy.attempts tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s), then the last error is
- * thrown.
+ * (policy.attempts tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s; or, with
+ * policy.waitBudgetMs, until the waits add up to it), then the last error is thrown.
  */
 export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
-  const attempts = policy.attempts ?? 5;
+  const budget = policy.waitBudgetMs;
+  const attempts = policy.attempts ?? (budget === undefined ? 5 : 200);
+  let waited = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (error) {
-      if (!isPassingGridError(error) || attempt >= attempts) throw error;
+      if (!isPassingGridError(error) || attempt >= attempts || (budget !== undefined && waited >= budget)) throw error;
       policy.onRetry?.(`${what} failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
-      await (policy.sleep ?? ((ms: number) => sleep(ms)))(backoffMs(attempt, { baseMs: 500, ...policy }));
+      const wait = backoffMs(attempt, { baseMs: 500, ...policy });
+      await (policy.sleep ?? ((ms: number) => sleep(ms)))(wait);
+      waited += wait;
     }
   }
 }

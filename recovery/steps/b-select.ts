@@ -7,14 +7,24 @@ import { EXIT, SysbackError, UnknownAliasError } from '../../core/errors.ts';
 import type { Prompter } from '../../core/prompter.ts';
 import type { FlowOptions } from '../../firstboot/flows.ts';
 import { UnknownCardError, fetchIdentity, fetchIdentityByCard } from '../../grid/public-area.ts';
-import type { TahoeClient } from '../../grid/tahoe-client.ts';
+import type { RetryPolicy, TahoeClient } from '../../grid/tahoe-client.ts';
 
 const CARD = /^URI:DIR2-RO:/;
 const isCard = (typed: string): boolean => CARD.test(typed.replace(/\s+/g, ''));
 
+/**
+ * Over Tor the servers holding the identity's shares may connect (or connect again) well after a)
+ * saw `needed` of them: in one CI run the first server connected after 3 minutes, the count fell back
+ * to 0 and rose to 2, and the identity's read failed all 5 tries of readRetrying's default. So a read
+ * of the identity keeps trying for up to 2 minutes of waits, saying so (no cap in it), before the
+ * step fails.
+ */
+const IDENTITY_WAIT_BUDGET_MS = 120_000;
+
 export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient, publicDirectory: string, aliases: readonly string[] | undefined, options: FlowOptions): Promise<string> {
+  const retry: RetryPolicy = { waitBudgetMs: IDENTITY_WAIT_BUDGET_MS, onRetry: (message) => prompter.say(`  ${message}`) };
   const card = options.answers?.recoveryCard;
-  if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '');
+  if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '', retry);
   let byCard: string | undefined;
   const chosen = await prompter.pick('Which router is yours? Type part of its alias (or paste your recovery card read cap)', [...aliases], {
     key: 'alias',
@@ -24,7 +34,7 @@ export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient,
     validate: async (typed) => {
       if (!isCard(typed)) return undefined;
       try {
-        byCard = await fetchIdentityByCard(publicApi, typed);
+        byCard = await fetchIdentityByCard(publicApi, typed, retry);
         return undefined;
       } catch (error) {
         if (error instanceof UnknownCardError || (error instanceof SysbackError && error.exitCode === EXIT.usage)) return error.hint ? `${error.message}; ${error.hint}` : error.message;
@@ -41,5 +51,5 @@ export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient,
           }),
   });
   // a card was read while it was checked (validate); an alias is read now
-  return byCard ?? fetchIdentity(publicApi, publicDirectory, chosen);
+  return byCard ?? fetchIdentity(publicApi, publicDirectory, chosen, retry);
 }

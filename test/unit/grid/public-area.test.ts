@@ -18,7 +18,7 @@ import {
   recoveryCard,
   relinkAliasAfterRecovery,
 } from '../../../grid/public-area.ts';
-import { backoffMs } from '../../../grid/tahoe-client.ts';
+import { backoffMs, readRetrying } from '../../../grid/tahoe-client.ts';
 import { SysbackError } from '../../../core/errors.ts';
 import { TahoeHttpError } from '../../../grid/webapi.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
@@ -275,4 +275,23 @@ test('alias-typed-right-after-connect: the "new" flow\'s check of a typed alias 
   } as unknown as import('../../../grid/tahoe-client.ts').TahoeClient;
   t.is(await aliasState(api, 'URI:DIR2:x:y', 'alpha', CARD, { sleep: async () => {} }), 'taken');
   t.is(calls, 2);
+});
+
+test('identity-read-over-a-slow-grid: with a wait budget a read keeps trying past the 5 tries until its waits add up to the budget, then throws the last error', async (t) => {
+  const gone = () => new TahoeHttpError('stat', 410, 'UnrecoverableFileError: insufficient good shares');
+  const waits: number[] = [];
+  const policy = { waitBudgetMs: 20_000, random: seeded(7), sleep: async (ms: number) => void waits.push(ms) };
+  let calls = 0;
+  t.is(await readRetrying('reading', async () => (++calls < 9 ? Promise.reject(gone()) : 'read'), policy), 'read');
+  t.is(calls, 9, 'eight 410s ridden out: the default gives up after 5 tries');
+  waits.length = 0;
+  let tries = 0;
+  await t.throwsAsync(readRetrying('reading', async () => { tries++; throw gone(); }, policy), { instanceOf: TahoeHttpError });
+  const total = waits.reduce((a, b) => a + b, 0);
+  t.true(total >= 20_000 && total - waits.at(-1)! < 20_000, `stopped once the waits reached the budget: ${waits.join(', ')}`);
+  t.is(tries, waits.length + 1);
+  // without a budget: the 5 tries as before
+  let plain = 0;
+  await t.throwsAsync(readRetrying('reading', async () => { plain++; throw gone(); }, { sleep: async () => {} }));
+  t.is(plain, 5);
 });

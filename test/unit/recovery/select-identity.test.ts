@@ -65,3 +65,17 @@ test('a grid that cannot be read is not a typing mistake: it fails the step at o
   t.is(error?.exitCode, EXIT.gridUnreachable);
   t.false(c.text().includes('tries left'));
 });
+
+test('over a slow grid (the identity\'s shares on servers not connected yet) the read keeps trying past readRetrying\'s 5 tries, saying so, and the step goes on', async (t) => {
+  const grid = new MemoryGrid();
+  const api = grid.client({ name: 'router' });
+  const publicDirectory = await api.mkdir();
+  const own = await api.mkdir();
+  await api.put(ARMORED, { dirCap: own, name: 'identity.asc' });
+  await api.link(publicDirectory, 'alice', (await api.info(own))!.readCap);
+  grid.inject('info', 410, 'UnrecoverableFileError: insufficient good shares', { times: 5, name: (name) => name === 'identity.asc' });
+  const c = typedOnConsole(['alice']);
+  t.is(await selectIdentity(c.prompter, api, publicDirectory, ['alice'], options), ARMORED);
+  t.is(c.text().match(/failed for the moment[^\n]*trying again/g)?.length, 5, c.text());
+  t.false(c.text().includes('URI:'), 'no cap in what it says');
+});
