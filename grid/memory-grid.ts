@@ -383,6 +383,12 @@ export class MemoryGrid {
     return object.bytes;
   }
 
+  /** @internal Has anyone made the object `cap` names (whatever its shares' state)? */
+  made(cap: string): boolean {
+    const parsed = parseCap(cap);
+    return parsed !== undefined && this.objects.has(parsed.si);
+  }
+
   /** @internal The children of a directory (newest recoverable version). */
   readDir(parsed: Extract<ParsedCap, { kind: 'dir' }>, what: string): Children {
     const object = this.objects.get(parsed.si);
@@ -597,8 +603,9 @@ export class MemoryTahoeClient extends TahoeClientBase {
       try {
         child = this.childAt(cap, name, 'stat');
       } catch (error) {
-        // a child of a directory nobody made: Tahoe answers 404, as for a missing child
-        if (error instanceof TahoeHttpError && (error.status === 404 || error.status === 410)) return undefined;
+        // a child of a directory nobody made: Tahoe answers 404, as for a missing child; a directory
+        // that exists but has too few shares up is HTTP 410 there, as in Tahoe
+        if (error instanceof TahoeHttpError && (error.status === 404 || (error.status === 410 && !this.grid.made(cap)))) return undefined;
         throw error;
       }
       if (!child) return undefined;

@@ -114,13 +114,28 @@ export interface RetryPolicy {
   /** uniform in [0, 1): the jitter (default Math.random; a seeded one in tests) */
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** told of each retry, for the log (no cap in it) */
-  onRetry?: (message: string) => void;
+  /** told of each retry, for the log (no cap in it); readRetrying adds what was read, the error and the waits so far */
+  onRetry?: (message: string, detail?: RetryDetail) => void | Promise<void>;
   /**
    * readRetrying only: keep trying until the waits add up to this many ms, instead of `attempts`
    * tries (at most 200); for a read a person waits on while servers are still connecting
    */
   waitBudgetMs?: number;
+  /**
+   * readRetrying only: once the waits add up to `afterMs` and the read still fails for the moment,
+   * `run` is awaited (once per read) before the next try; e.g. the node restarted, so that it tries
+   * every server again at once. An error from `run` ends the read with that error.
+   */
+  onStalled?: { afterMs: number; run: () => Promise<void> };
+}
+
+/** What readRetrying tells `onRetry` beside its message. */
+export interface RetryDetail {
+  /** what was being read ("reading the alias …"), no cap in it */
+  what: string;
+  error: Error;
+  /** the waits before this retry, added up, in ms */
+  waitedMs: number;
 }
 
 /** "Full jitter": uniform in [0, min(maxMs, baseMs * 2^retry)). */
@@ -138,18 +153,25 @@ export function backoffMs(retry: number, policy: RetryPolicy = {}): number {
  * one, a directory's shares on the one grid server not connected yet (recover step b, the identity
  * directory; "new" step d, the alias typed). A read is safe to repeat: bounded, jittered backoff
  * (policy.attempts tries, default 5; each wait up to 0.5, 1, 2, 4, then 5 s; or, with
- * policy.waitBudgetMs, until the waits add up to it), then the last error is thrown.
+ * policy.waitBudgetMs, until the waits add up to it), then the last error is thrown. With
+ * policy.onStalled, a read still failing after that much waiting runs its remedy once.
  */
 export async function readRetrying<T>(what: string, read: () => Promise<T>, policy: RetryPolicy = {}): Promise<T> {
   const budget = policy.waitBudgetMs;
   const attempts = policy.attempts ?? (budget === undefined ? 5 : 200);
+  let stalled = policy.onStalled;
   let waited = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (error) {
       if (!isPassingGridError(error) || attempt >= attempts || (budget !== undefined && waited >= budget)) throw error;
-      policy.onRetry?.(`${what} failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`);
+      if (stalled && waited >= stalled.afterMs) {
+        const { run } = stalled;
+        stalled = undefined;
+        await run();
+      }
+      await policy.onRetry?.(`${what} failed for the moment (${(error as Error).message.slice(0, 80)}); trying again`, { what, error: error as Error, waitedMs: waited });
       const wait = backoffMs(attempt, { baseMs: 500, ...policy });
       await (policy.sleep ?? ((ms: number) => sleep(ms)))(wait);
       waited += wait;

@@ -15,6 +15,8 @@
 // Each step is timed, logged and reported as a StepEvent (core/steps.ts, flow "recover").
 // The private node's directory is made while a) starts the public node (it gets its keys in d),
 // before its first start); d), e) and f) then run one after the other.
+// The reads a), b) and e) cannot go on without (the aliases, the identity, the old latest and
+// manifest) wait for the servers holding the lost router's shares, saying so (patient-reads.ts).
 // Contract: nothing under the root changes before the password is accepted and the archive verified;
 // the old router's directory is never written; the state is written last, so an interrupted recovery
 // asks again and a rerun resumes (the fresh directory made by an earlier attempt is reused).
@@ -29,6 +31,7 @@ import { RESUME_HINT, type FlowOptions } from '../firstboot/flows.ts';
 import { waitForTor } from '../grid/tor-ready.ts';
 import type { DeviceContext } from '../grid/device.ts';
 import { listAliases } from '../grid/public-area.ts';
+import { recoveryReads } from './patient-reads.ts';
 import { selectIdentity } from './steps/b-select.ts';
 import { askPassword } from './steps/c-password.ts';
 import { type BlankPrivateNode, discardBlankPrivateNode, installRecoveredKeys, prepareBlankPrivateNode } from './steps/d-keys.ts';
@@ -84,12 +87,12 @@ async function recoverWith(
     const api = await steps.part('a', 'starting the public node', () => device.nodes.start('public'));
     await steps.part('a', 'waiting for servers', () => device.nodes.waitForHappy(api));
     if (options.answers?.recoveryCard) return { publicApi: api, aliases: undefined };
-    const aliases = await steps.part('a', 'listing the aliases', () => listAliases(api, config.grid.publicDirectory));
+    const aliases = await steps.part('a', 'listing the aliases', () => listAliases(api, config.grid.publicDirectory, recoveryReads(ctx, prompter, api)));
     prompter.say(`${aliases.length} routers have published an identity on this grid.`);
     return { publicApi: api, aliases };
   });
 
-  const armored = await steps.step('b', 'identity selected', () => selectIdentity(prompter, publicApi, config.grid.publicDirectory, aliases, options));
+  const armored = await steps.step('b', 'identity selected', () => selectIdentity(prompter, publicApi, config.grid.publicDirectory, aliases, options, recoveryReads(ctx, prompter, publicApi)));
 
   const opened = await steps.step('c', 'password', () => askPassword(prompter, armored));
   prompter.say(`Identity of "${opened.identity.alias}" opened.`);
@@ -108,7 +111,7 @@ async function recoverWith(
       await installRecoveredKeys(ctx, opened.identity, early.blank);
       early.blank = undefined; // it holds the keys now: a later failure keeps it, a rerun reuses it
     });
-    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config, (name, fn) => steps.part('e', name, fn), publicApi));
+    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config, (name, fn) => steps.part('e', name, fn), publicApi, recoveryReads(ctx, prompter, publicApi)));
   };
   // d) and e) end before f) begins, and no node starts while f) writes: they once overlapped (the
   // private node starting while f) read through the public node), and the fault campaign (seed 2026,

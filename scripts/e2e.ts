@@ -217,6 +217,9 @@ done
 tail -n 40 /var/lib/sysback/tahoe/private/logs/twistd.log 2>/dev/null | cut -c1-300
 journalctl -u tor@default -u 'sysback-tahoe@*' --no-pager -n 80 -o short-monotonic | cut -c1-300`;
 
+/** Lines of a router's diagnostics repeated on stderr: the clock, `node status`, every server's and introducer's status. */
+const DIAGNOSTICS_SHOWN = 30;
+
 async function diagnose(router: Router): Promise<void> {
   const out = await Promise.race([
     router.ssh(DIAGNOSE).then((r) => r.stdout + r.stderr, (e: Error) => `ssh failed: ${e.message.split("\n").at(-1)}`),
@@ -224,7 +227,10 @@ async function diagnose(router: Router): Promise<void> {
   ]);
   const file = path.join(work, `diagnostics-${router.name}.txt`);
   writeFileSync(file, elideCaps(out));
-  say(`diagnostics of ${router.name}: ${file}`);
+  // the nodes' view of every server (why a connection failed, when it is tried again) goes to stderr
+  // too: a CI run keeps its output, not out/
+  const head = elideCaps(out).split('\n').slice(0, DIAGNOSTICS_SHOWN);
+  say(`diagnostics of ${router.name}: ${file}; its first ${head.length} lines:\n${head.map((line) => `  ${line.slice(0, 240)}`).join('\n')}`);
 }
 
 const routers: Router[] = [];

@@ -13,16 +13,18 @@ const CARD = /^URI:DIR2-RO:/;
 const isCard = (typed: string): boolean => CARD.test(typed.replace(/\s+/g, ''));
 
 /**
- * Over Tor the servers holding the identity's shares may connect (or connect again) well after a)
- * saw `needed` of them: in one CI run the first server connected after 3 minutes, the count fell back
- * to 0 and rose to 2, and the identity's read failed all 5 tries of readRetrying's default. So a read
- * of the identity keeps trying for up to 2 minutes of waits, saying so (no cap in it), before the
- * step fails.
+ * `reads`: how the identity is read (recovery/patient-reads.ts on a router: while the servers holding
+ * its shares are still connecting, it keeps trying and says so, for up to the wait for servers).
  */
-const IDENTITY_WAIT_BUDGET_MS = 120_000;
-
-export async function selectIdentity(prompter: Prompter, publicApi: TahoeClient, publicDirectory: string, aliases: readonly string[] | undefined, options: FlowOptions): Promise<string> {
-  const retry: RetryPolicy = { waitBudgetMs: IDENTITY_WAIT_BUDGET_MS, onRetry: (message) => prompter.say(`  ${message}`) };
+export async function selectIdentity(
+  prompter: Prompter,
+  publicApi: TahoeClient,
+  publicDirectory: string,
+  aliases: readonly string[] | undefined,
+  options: FlowOptions,
+  reads: RetryPolicy,
+): Promise<string> {
+  const retry = reads;
   const card = options.answers?.recoveryCard;
   if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '', retry);
   let byCard: string | undefined;

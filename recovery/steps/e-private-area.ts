@@ -8,7 +8,7 @@
 // fails for the moment (HTTP 410/500 on a busy grid) or that meets an older version of the directory
 // is tried again, never taken for "no generations" (that made step f) find none of them, 404).
 import { ARCHIVES_DIR, LATEST_NAME, MANIFEST_NAME, parseManifest } from '../../backup/manifest.ts';
-import { isPassingGridError, readRetrying, TahoeHttpError, type DirEntry, type TahoeClient } from '../../grid/tahoe-client.ts';
+import { isPassingGridError, readRetrying, TahoeHttpError, type DirEntry, type RetryPolicy, type TahoeClient } from '../../grid/tahoe-client.ts';
 import { ALIAS_PRIVATE, readAliases, writeAlias } from '../../grid/device-nodes.ts';
 import type { DeviceContext } from '../../grid/device.ts';
 
@@ -34,13 +34,15 @@ export async function openPrivateArea(
   config = ctx.device.config(),
   part: Part = (_name, fn) => fn(),
   publicApi?: TahoeClient,
+  /** how the old latest and manifest are read through the public node (recovery/patient-reads.ts) */
+  reads?: RetryPolicy,
 ): Promise<PrivateArea> {
   const { device } = ctx;
   if (config.transport === 'webapi' && publicApi) {
     // the web API reads and makes directories through any node: the public node, connected since a),
     // does e) and f); the private node, with the recovered keys, starts in g) (issue 9: one node
     // start and one wait for servers fewer before the restore)
-    const area = await part('the fresh private directory, the old generations linked in', () => freshDirectory(ctx, publicApi, oldCap, config));
+    const area = await part('the fresh private directory, the old generations linked in', () => freshDirectory(ctx, publicApi, oldCap, config, reads));
     return { ...area, privateNodeStarted: false };
   }
   let api = await part('starting the private node', () => device.nodes.start('private'));
@@ -49,7 +51,13 @@ export async function openPrivateArea(
   return { ...area, privateNodeStarted: true };
 }
 
-async function freshDirectory(ctx: DeviceContext, startedApi: TahoeClient, oldCap: string, config: ReturnType<DeviceContext['device']['config']>): Promise<Omit<PrivateArea, 'privateNodeStarted'>> {
+async function freshDirectory(
+  ctx: DeviceContext,
+  startedApi: TahoeClient,
+  oldCap: string,
+  config: ReturnType<DeviceContext['device']['config']>,
+  reads: RetryPolicy = { onRetry: (m) => ctx.log.info(`  ${m}`) },
+): Promise<Omit<PrivateArea, 'privateNodeStarted'>> {
   const { device } = ctx;
   let api = startedApi;
   let newCap = readAliases(ctx)[ALIAS_PRIVATE];
@@ -59,10 +67,10 @@ async function freshDirectory(ctx: DeviceContext, startedApi: TahoeClient, oldCa
   }
   for (const name of [LATEST_NAME, MANIFEST_NAME]) {
     // right after the node connected, the old directory's shares may sit on a server not connected yet
-    const info = await readRetrying(`reading the old ${name}`, () => api.info(oldCap, name), { onRetry: (m) => ctx.log.info(`  ${m}`) });
+    const info = await readRetrying(`reading the old ${name}`, () => api.info(oldCap, name), reads);
     if (info) await api.link(newCap, name, info.readCap);
   }
-  const archives = await oldGenerations(ctx, api, oldCap);
+  const archives = await oldGenerations(ctx, api, oldCap, reads);
   if (archives.length) {
     await api.mkdirIn(newCap, ARCHIVES_DIR).catch(() => undefined);
     for (const entry of archives) await api.link(newCap, `${ARCHIVES_DIR}/${entry.name}`, entry.readCap);
@@ -78,9 +86,9 @@ async function freshDirectory(ctx: DeviceContext, startedApi: TahoeClient, oldCa
 const LIST_TRIES = 5;
 
 /** The old `archives/`, read again until it lists what the old manifest names (or the tries run out). */
-async function oldGenerations(ctx: DeviceContext, api: TahoeClient, oldCap: string): Promise<DirEntry[]> {
+async function oldGenerations(ctx: DeviceContext, api: TahoeClient, oldCap: string, reads: RetryPolicy): Promise<DirEntry[]> {
   // what the old manifest names (none when it is absent or damaged: then archives/ is all there is)
-  const wanted = await readRetrying('reading the old manifest', () => api.getBytes(oldCap, MANIFEST_NAME), { onRetry: (m) => ctx.log.info(`  ${m}`) })
+  const wanted = await readRetrying('reading the old manifest', () => api.getBytes(oldCap, MANIFEST_NAME), reads)
     .then((bytes) => parseManifest(bytes.toString('utf8')).generations.map((g) => g.name))
     .catch(() => [] as string[]);
   let last: DirEntry[] = [];

@@ -285,7 +285,7 @@ serial('concurrent publishing: 15 routers on three nodes publish into the shared
     }
     const retries: string[] = [];
     const results = await Promise.allSettled(
-      routers.map((r) => publishIdentity(r.node, publicDir, r.name, r.armored, r.dir.writeCap, { random, onRetry: (m) => retries.push(m) })),
+      routers.map((r) => publishIdentity(r.node, publicDir, r.name, r.armored, r.dir.writeCap, { random, onRetry: (m) => void retries.push(m) })),
     );
     t.log(`${retries.length} retries after Tahoe's uncoordinated-write error, a split-version 410 or a lost link`);
     const failed = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));

@@ -219,7 +219,7 @@ test('aliases-read-right-after-connect: listing the public directory retries a 4
     },
   } as unknown as Pick<import('../../../grid/tahoe-client.ts').TahoeClient, 'list'>;
   const retries: string[] = [];
-  t.deepEqual(await listAliases(flaky, 'URI:DIR2:x:y', { sleep: async () => {}, onRetry: (m) => retries.push(m) }), ['alpha', 'zeta']);
+  t.deepEqual(await listAliases(flaky, 'URI:DIR2:x:y', { sleep: async () => {}, onRetry: (m) => void retries.push(m) }), ['alpha', 'zeta']);
   t.is(calls, 3);
   t.is(retries.length, 2);
   const gone = { list: async () => { throw new TahoeHttpError('stat', 410, 'UnrecoverableFileError'); } } as unknown as typeof flaky;
@@ -248,7 +248,7 @@ test('identity-read-right-after-connect: the alias and identity.asc are read aga
     get: async () => Readable.from([Buffer.from(armored)]),
   } as unknown as import('../../../grid/tahoe-client.ts').TahoeClient;
   const retries: string[] = [];
-  t.is(await fetchIdentity(api, 'URI:DIR2:x:y', 'alpha', { sleep: async () => {}, onRetry: (m) => retries.push(m) }), armored);
+  t.is(await fetchIdentity(api, 'URI:DIR2:x:y', 'alpha', { sleep: async () => {}, onRetry: (m) => void retries.push(m) }), armored);
   t.deepEqual(calls, ['info alpha', 'info alpha', 'info alpha', 'info identity.asc', 'info identity.asc']);
   t.is(retries.length, 3);
   t.true(retries.every((m) => !m.includes('URI:')), 'no cap in the log');
