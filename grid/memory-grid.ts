@@ -213,6 +213,11 @@ export class MemoryGrid {
     this.faults.push({ operation, status, reason, times: options.times ?? 1, ...(options.name ? { name: options.name } : {}) });
   }
 
+  /** Removes every injected fault not yet used up. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** Tahoe's error when two writers change one mutable directory at once. */
   uncoordinatedWrite(operation: ClientOperation = 'link', times = 1): void {
     this.inject(operation, 500, 'UncoordinatedWriteError: the directory changed under us', { times });

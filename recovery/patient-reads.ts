@@ -1,6 +1,6 @@
 // How the "recover" flow reads what it cannot go on without (the alias list in a), the identity in b),
-// the old private directory's latest and manifest in e)) while the grid's servers are still
-// connecting. The lost router took its own storage server with it, so an object it stored may be
+// the old private directory's latest and manifest in e), the manifest and the chosen archive in f))
+// while the grid's servers are still connecting. The lost router took its own storage server with it, so an object it stored may be
 // readable only from the particular grid servers holding its other shares: in a grid with as many
 // servers as shares.total, every one of them (CI saw the identity directory hold 1 share on the router
 // and 1 on each of 2 of the 3 grid servers; the recovering node, connected to 2 servers, read nothing
@@ -66,11 +66,15 @@ export function patientReads(options: PatientReadsOptions): RetryPolicy {
   };
 }
 
-/** The patient reads of a recovery on this device: the console through `prompter`, the device's public node. */
-export function recoveryReads(ctx: DeviceContext, prompter: Pick<Prompter, 'say'>, publicApi: TahoeClient): RetryPolicy {
+/**
+ * The patient reads of a recovery on this device, said through `prompter`. `api` is the client the
+ * reads go through; `restartable` names its node when a restart may help: the public node (a client
+ * only, nothing else in flight while a read waits). Without it a stalled read just keeps waiting.
+ */
+export function recoveryReads(ctx: DeviceContext, prompter: Pick<Prompter, 'say'>, api: TahoeClient, restartable?: 'public'): RetryPolicy {
   const { device } = ctx;
-  return patientReads({
-    api: publicApi,
+  const policy = patientReads({
+    api,
     say: (line) => prompter.say(line),
     restart: async () => {
       await device.nodes.stop('public');
@@ -78,4 +82,7 @@ export function recoveryReads(ctx: DeviceContext, prompter: Pick<Prompter, 'say'
     },
     waitSeconds: device.config().tahoe.serverWaitSeconds,
   });
+  if (restartable) return policy;
+  const { onStalled: _none, ...waiting } = policy;
+  return waiting;
 }

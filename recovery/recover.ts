@@ -15,8 +15,9 @@
 // Each step is timed, logged and reported as a StepEvent (core/steps.ts, flow "recover").
 // The private node's directory is made while a) starts the public node (it gets its keys in d),
 // before its first start); d), e) and f) then run one after the other.
-// The reads a), b) and e) cannot go on without (the aliases, the identity, the old latest and
-// manifest) wait for the servers holding the lost router's shares, saying so (patient-reads.ts).
+// The reads a), b), e) and f) cannot go on without (the aliases, the identity, the old latest and
+// manifest, the archive) wait for the servers holding the lost router's shares, saying so
+// (patient-reads.ts).
 // Contract: nothing under the root changes before the password is accepted and the archive verified;
 // the old router's directory is never written; the state is written last, so an interrupted recovery
 // asks again and a rerun resumes (the fresh directory made by an earlier attempt is reused).
@@ -87,12 +88,12 @@ async function recoverWith(
     const api = await steps.part('a', 'starting the public node', () => device.nodes.start('public'));
     await steps.part('a', 'waiting for servers', () => device.nodes.waitForHappy(api));
     if (options.answers?.recoveryCard) return { publicApi: api, aliases: undefined };
-    const aliases = await steps.part('a', 'listing the aliases', () => listAliases(api, config.grid.publicDirectory, recoveryReads(ctx, prompter, api)));
+    const aliases = await steps.part('a', 'listing the aliases', () => listAliases(api, config.grid.publicDirectory, recoveryReads(ctx, prompter, api, 'public')));
     prompter.say(`${aliases.length} routers have published an identity on this grid.`);
     return { publicApi: api, aliases };
   });
 
-  const armored = await steps.step('b', 'identity selected', () => selectIdentity(prompter, publicApi, config.grid.publicDirectory, aliases, options, recoveryReads(ctx, prompter, publicApi)));
+  const armored = await steps.step('b', 'identity selected', () => selectIdentity(prompter, publicApi, config.grid.publicDirectory, aliases, options, recoveryReads(ctx, prompter, publicApi, 'public')));
 
   const opened = await steps.step('c', 'password', () => askPassword(prompter, armored));
   prompter.say(`Identity of "${opened.identity.alias}" opened.`);
@@ -101,7 +102,7 @@ async function recoverWith(
   if (options.dryRun) {
     steps.skip('d', 'decrypted: the private node gets the recovered keys', 'dry run: no node is made or changed');
     const area = await steps.step('e', 'private area reached, read only (dry run)', async () => ({ api: publicApi, oldCap, newCap: oldCap, privateNodeStarted: false }));
-    await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
+    await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options, recoveryReads(ctx, prompter, area.api, area.privateNodeStarted ? undefined : 'public')));
     prompter.say('Dry run: nothing under the root was changed.');
     return;
   }
@@ -111,7 +112,7 @@ async function recoverWith(
       await installRecoveredKeys(ctx, opened.identity, early.blank);
       early.blank = undefined; // it holds the keys now: a later failure keeps it, a rerun reuses it
     });
-    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config, (name, fn) => steps.part('e', name, fn), publicApi, recoveryReads(ctx, prompter, publicApi)));
+    return steps.step('e', 'private area reached, a fresh private directory', () => openPrivateArea(ctx, oldCap, config, (name, fn) => steps.part('e', name, fn), publicApi, recoveryReads(ctx, prompter, publicApi, 'public')));
   };
   // d) and e) end before f) begins, and no node starts while f) writes: they once overlapped (the
   // private node starting while f) read through the public node), and the fault campaign (seed 2026,
@@ -119,7 +120,7 @@ async function recoverWith(
   // Now, with the web API, the private node starts only in g), after the restore (issue 9); its
   // directory is still made ahead, in a).
   const area: PrivateArea = await privateArea();
-  const { generation } = await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options));
+  const { generation } = await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options, recoveryReads(ctx, prompter, area.api, area.privateNodeStarted ? undefined : 'public')));
 
   await steps.step('g', 'identity re-published, then reboot', () => takeOverAndReboot(ctx, prompter, opened, publicApi, area, generation, options));
 }

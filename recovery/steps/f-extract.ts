@@ -27,16 +27,16 @@ import { backupPatterns } from '../../backup/files-list.ts';
 import { ARCHIVES_DIR, GENERATION_NAME, MANIFEST_NAME, generationChoices, parseManifest, pickGeneration, type Generation, type Manifest, type OrderedGeneration } from '../../backup/manifest.ts';
 import type { FlowOptions } from '../../firstboot/flows.ts';
 import type { DeviceContext } from '../../grid/device.ts';
-import type { TahoeClient } from '../../grid/tahoe-client.ts';
+import { readRetrying, type RetryPolicy, type TahoeClient } from '../../grid/tahoe-client.ts';
 import { ArchiveReadError, describePlan, reviewPlan, type PlanReview } from '../restore-plan.ts';
 import type { RestoreResult } from '../safe-extract.ts';
 import { ArchiveMismatchError, stageArchive, type StagedRestore } from '../staged-restore.ts';
 import type { PrivateArea } from './e-private-area.ts';
 
-/** The manifest of the old private area; a damaged one falls back to the archives listing. */
-async function readOldManifest(ctx: DeviceContext, api: TahoeClient, dirCap: string): Promise<Manifest | undefined> {
+/** The manifest of the old private area, read as `reads` says; a damaged (or unreadable) one falls back to the archives listing. */
+async function readOldManifest(ctx: DeviceContext, api: TahoeClient, dirCap: string, reads: RetryPolicy): Promise<Manifest | undefined> {
   try {
-    return parseManifest((await api.getBytes(dirCap, MANIFEST_NAME)).toString('utf8'));
+    return parseManifest((await readRetrying('reading the old manifest', () => api.getBytes(dirCap, MANIFEST_NAME), reads)).toString('utf8'));
   } catch (error) {
     ctx.log.warn(`the backup manifest cannot be used (${(error as Error).message}); using the archives listing`);
     return undefined;
@@ -113,11 +113,13 @@ interface OpenedArchive {
  * node, no SFTP account) streams it straight from the grid; the mount transport copies it out of the
  * mounted area with rsync first (the seed's way), into `workDir`, and reads that file.
  */
-async function openArchive(ctx: DeviceContext, area: PrivateArea, generation: Generation, workDir: string, options: FlowOptions): Promise<OpenedArchive> {
+async function openArchive(ctx: DeviceContext, area: PrivateArea, generation: Generation, workDir: string, options: FlowOptions, reads: RetryPolicy): Promise<OpenedArchive> {
   const { device } = ctx;
   const name = `${ARCHIVES_DIR}/${generation.name}`;
   if (options.dryRun || device.config().transport === 'webapi') {
-    const input = await area.api.get(area.newCap, name);
+    // the newest is what the person wants: a server holding its shares that is still connecting is
+    // waited for (recovery/patient-reads.ts) before an older generation is taken instead
+    const input = await readRetrying(`opening ${generation.name}`, () => area.api.get(area.newCap, name), reads);
     return { input, close: async () => void input.destroy() };
   }
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
@@ -155,13 +157,21 @@ function reason(error: unknown): string {
  * cannot be downloaded, or whose bytes are not the manifest's, gives way to the next older one; a
  * verified archive that is refused (hostile, damaged when written, no space) stops the restore.
  */
-async function firstStaged(ctx: DeviceContext, prompter: Prompter, area: PrivateArea, candidates: OrderedGeneration[], workDir: string, options: FlowOptions): Promise<{ generation: OrderedGeneration; staged: StagedRestore }> {
+async function firstStaged(
+  ctx: DeviceContext,
+  prompter: Prompter,
+  area: PrivateArea,
+  candidates: OrderedGeneration[],
+  workDir: string,
+  options: FlowOptions,
+  reads: RetryPolicy,
+): Promise<{ generation: OrderedGeneration; staged: StagedRestore }> {
   let last: unknown;
   for (const [i, generation] of candidates.entries()) {
     prompter.say(`Restoring ${generation.name} (${generation.size} bytes, made ${generation.created || 'at an unknown time'} on ${generation.host}).`);
     let opened: OpenedArchive | undefined;
     try {
-      opened = await openArchive(ctx, area, generation, workDir, options);
+      opened = await openArchive(ctx, area, generation, workDir, options, reads);
       const staged = await stageArchive({
         root: ctx.root,
         input: opened.input,
@@ -234,9 +244,10 @@ export interface Extracted {
   restore: RestoreResult;
 }
 
-export async function extractBackup(ctx: DeviceContext, prompter: Prompter, area: PrivateArea, options: FlowOptions): Promise<Extracted> {
+/** `reads`: how the old manifest and an archive are read through the web API (recovery/patient-reads.ts on a router). */
+export async function extractBackup(ctx: DeviceContext, prompter: Prompter, area: PrivateArea, options: FlowOptions, reads: RetryPolicy = {}): Promise<Extracted> {
   const config = ctx.device.config();
-  const manifest = await readOldManifest(ctx, area.api, area.oldCap);
+  const manifest = await readOldManifest(ctx, area.api, area.oldCap, reads);
   const candidates = await chooseGenerations(prompter, await listGenerations(ctx, area.api, area.oldCap, manifest), options);
 
   const workDir = ctx.path(`${DEVICE.stateDir}/restore`);
@@ -244,7 +255,7 @@ export async function extractBackup(ctx: DeviceContext, prompter: Prompter, area
   let restore: RestoreResult;
   let staged: StagedRestore | undefined;
   try {
-    const found = await firstStaged(ctx, prompter, area, candidates, workDir, options);
+    const found = await firstStaged(ctx, prompter, area, candidates, workDir, options, reads);
     generation = found.generation;
     staged = found.staged;
     const image = imagePatterns(ctx);

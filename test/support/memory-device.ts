@@ -61,6 +61,12 @@ export interface MemoryRouterOptions {
   serverWaitMs?: number;
   /** the files.txt lines (default: /etc/myapp and /var/spool/cron) */
   files?: string[];
+  /**
+   * the device config's tahoe.serverWaitSeconds: how long a recovery's patient read keeps trying a
+   * read that fails for the moment (recovery/patient-reads.ts); default 2, so a unit test's grid
+   * that stays broken gives up in seconds
+   */
+  serverWaitSeconds?: number;
 }
 
 export interface MemoryRouter {
@@ -158,7 +164,7 @@ export async function memoryRouter(grid: MemoryGrid, gridConfig: GridConfig, nam
   const events: StepEvent[] = [];
   const base = createContext({ root, log, clock, env: {} });
   base.events.listen((event) => events.push(event));
-  await writeDeviceConfig(base, deviceConfigFromGrid(gridConfig, { backup: { intervalHours: 240, retention: options.retention ?? 5 } }));
+  await writeDeviceConfig(base, deviceConfigFromGrid(gridConfig, { backup: { intervalHours: 240, retention: options.retention ?? 5 }, tahoe: { serverWaitSeconds: options.serverWaitSeconds ?? 2 } }));
   const files = base.path(DEVICE.filesList);
   mkdirSync(path.dirname(files), { recursive: true });
   writeFileSync(files, `${(options.files ?? DEFAULT_FILES).join('\n')}\n`);

@@ -143,8 +143,10 @@ test.serial('verify mismatch: when no generation matches its manifest the recove
 
 test.serial('a rerun resumes: a download that failed in f) leaves nothing; the next run reuses the fresh directory and restores', async (t) => {
   const b = await fresh(t, 'router-rerun');
-  grid.inject('get', 410, 'NotEnoughSharesError', { times: 2, name: (name) => name?.startsWith(`${ARCHIVES_DIR}/`) === true });
+  // the archives stay unreadable for longer than the patient reads wait (2 s on these routers)
+  grid.inject('get', 410, 'NotEnoughSharesError', { times: 1000, name: (name) => name?.startsWith(`${ARCHIVES_DIR}/`) === true });
   const error = await t.throwsAsync(runRecover(b.ctx, scriptedPrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD }).prompter, options), { instanceOf: SysbackError });
+  grid.clearFaults();
   t.regex(error.message, /^step "f\) backup restored to the root" failed/);
   assertNothingWritten(t, b);
   t.false(b.exists(`${DEVICE.stateDir}/restore`), 'no download left behind');
@@ -197,7 +199,9 @@ test.serial('on a console the new card is shown and comes back above the login p
 
 test.serial('the newest generation cannot be downloaded: the recovery falls back to the older one, saying so', async (t) => {
   const b = await fresh(t, 'router-fallback');
-  grid.inject('get', 410, 'NotEnoughSharesError', { name: (name) => name === `${ARCHIVES_DIR}/${generations[1]}` });
+  // unreadable for longer than the patient reads wait (2 s on these routers): its shares are gone
+  grid.inject('get', 410, 'NotEnoughSharesError', { times: 1000, name: (name) => name === `${ARCHIVES_DIR}/${generations[1]}` });
+  t.teardown(() => grid.clearFaults());
   await runRecover(b.ctx, scriptedPrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD }).prompter, options);
   t.is(b.read('/etc/myapp/app.conf'), 'listen = 8080\n', 'the older generation');
   t.is(readState(b.ctx)?.recovered?.generation, generations[0]);
@@ -287,6 +291,19 @@ test.serial('reads-right-after-connect: the alias (step b) and the old manifest 
   t.regex(said, /reading the alias "[^"]+": not yet \(its shares are on storage servers not connected yet; \d+ of \d+ known servers connected\)/);
   t.regex(said, /reading the old manifest\.json: not yet \(its shares are on storage servers not connected yet/, said);
   t.is(b.read('/etc/myapp/app.conf'), 'listen = 9090\n');
+});
+
+test.serial('archive-right-after-connect: the newest archive answers HTTP 410 three times (its shares on a server still connecting): step f) waits for it, saying so, and restores the newest, not an older generation', async (t) => {
+  // 3 tries' waits (up to 1 + 2 + 4 s) fit in 30 s, whatever the jitter
+  const b = await memoryRouter(grid, config, 'router-archive-410', { serverWaitSeconds: 30 });
+  t.teardown(() => b.destroy());
+  const newest = generations.at(-1)!;
+  grid.inject('get', 410, 'NotEnoughSharesError: ran out of servers', { times: 3, name: (name) => name === `${ARCHIVES_DIR}/${newest}` });
+  const scripted = scriptedPrompter({ mode: 'recover', alias: ALIAS, password: PASSWORD });
+  await runRecover(b.ctx, scripted.prompter, options);
+  t.is(readState(b.ctx)?.recovered?.generation, newest);
+  t.regex(scripted.transcript.join(''), new RegExp(`opening ${newest.replace(/\./g, '\\.')}: not yet \\(its shares are on storage servers not connected yet`));
+  t.false(scripted.transcript.join('').includes('trying the older'), 'no older generation taken');
 });
 
 test.serial('config-rewritten-on-recover: the restored /etc/sysback/sysback.json stays byte-equal (and keeps its mode) when this image\'s tahoe settings are the same; only a differing tahoe block is merged in', async (t) => {
