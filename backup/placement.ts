@@ -116,6 +116,40 @@ export async function settlePlacement(
   throw new PlacementError(now, subject);
 }
 
+/** How many new directories `mkdirAwayFrom` makes at most before it keeps one with shares on the router. */
+export const AWAY_TRIES = 12;
+
+/**
+ * A fresh mutable directory (its write cap) for an object a recovery starts from (the identity
+ * directory), with no share on this router's own storage server when the grid allows it. Tahoe puts a
+ * new directory's shares.total shares on the first servers of a ring permuted by its storage index,
+ * the router's own server among them; a share there is worth nothing once the router is lost, and
+ * in a grid with as many servers as shares.total the shares left are then on every one of the other
+ * servers, so a recovery has to reach each of them (CI's e2e over Tor: the identity read failed for
+ * 2 minutes). When at least `total` servers other than the router are connected (so every share can
+ * go elsewhere), a directory with a share on the router is let go (empty, linked nowhere: its leases
+ * lapse) and another is made, up to AWAY_TRIES in all; otherwise, or when every try lands on the
+ * router, the last one is kept (the published identity's placement is checked as before). With 3
+ * other servers and the router's for 3 shares a directory lands off the router 1 time in 4: 4 tries
+ * on average (a mkdir and a check each, a few seconds over Tor), and 3 % of the time all 12 miss.
+ * An unknown own id (undefined) makes one directory.
+ */
+export async function mkdirAwayFrom(
+  api: Pick<TahoeClient, 'mkdir' | 'check' | 'welcome'>,
+  own: string | undefined,
+  total: number,
+  tries = AWAY_TRIES,
+): Promise<{ writeCap: string; tries: number; ownShares: number }> {
+  let writeCap = await api.mkdir();
+  if (own === undefined) return { writeCap, tries: 1, ownShares: 0 };
+  const others = otherServersConnected((await api.welcome()).servers, own);
+  for (let attempt = 1; ; attempt++) {
+    const ownShares = recoverableWithout(await api.check(writeCap), own).ownShares;
+    if (ownShares === 0 || others < total || attempt >= tries) return { writeCap, tries: attempt, ownShares };
+    writeCap = await api.mkdir();
+  }
+}
+
 /**
  * The identity a flow just published (its directory, by the WRITE cap the flow still holds, and
  * identity.asc in it) must survive the loss of this router like a backup: a recovery starts from it.

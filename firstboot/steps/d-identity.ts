@@ -18,9 +18,9 @@ import { ALIAS_PRIVATE, ALIAS_PUBLIC, nodeDir, ownNodeId, readAliases, readNodeK
 import type { DeviceContext } from '../../grid/device.ts';
 import { buildIdentity, encryptIdentity } from '../../grid/identity.ts';
 import { checkAlias, checkPassword } from '../../grid/password-policy.ts';
-import { AliasTakenError, aliasState, identityDirOf, makeIdentityDir, publishIdentity, publishRecoveredIdentity } from '../../grid/public-area.ts';
+import { AliasTakenError, aliasState, identityDirOf, publishIdentity, publishRecoveredIdentity } from '../../grid/public-area.ts';
 import type { TahoeClient } from '../../grid/tahoe-client.ts';
-import { forgetPendingIdentityDir, pendingIdentityDir, savePendingIdentityDir } from './identity-dir.ts';
+import { forgetPendingIdentityDir, makeFreshIdentityDir, pendingIdentityDir, savePendingIdentityDir } from './identity-dir.ts';
 
 export interface PublishedIdentity {
   alias: string;
@@ -48,7 +48,7 @@ export async function publishNewIdentity(ctx: DeviceContext, prompter: Prompter,
     },
   });
   const password = await askNewPassword(prompter, { validate: (typed) => checkPassword(typed, { alias, gridName: config.grid.name }) });
-  const dir = own ?? (await makeIdentityDir(publicApi));
+  const dir = own ?? (await makeFreshIdentityDir(ctx, publicApi));
   savePendingIdentityDir(ctx, dir.writeCap);
   const keys = readNodeKeys(nodeDir(ctx, 'private'));
   const identity = buildIdentity(

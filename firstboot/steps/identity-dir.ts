@@ -7,7 +7,11 @@
 // rerun reuses the directory instead of making another; the flow's success removes it.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ALIAS_PUBLIC, nodeDir, readAliases, writeAlias } from '../../grid/device-nodes.ts';
+import { mkdirAwayFrom } from '../../backup/placement.ts';
+import { ALIAS_PUBLIC, nodeDir, ownNodeId, readAliases, writeAlias } from '../../grid/device-nodes.ts';
+import type { DeviceContext } from '../../grid/device.ts';
+import { identityDirOf, type IdentityDir } from '../../grid/public-area.ts';
+import type { TahoeClient } from '../../grid/tahoe-client.ts';
 import type { Context } from '../../core/context.ts';
 
 const WRITE_CAP = /^URI:DIR2:/;
@@ -41,4 +45,17 @@ export function settleIdentityDir(ctx: Pick<Context, 'path'>, readCap: string): 
 /** A pending directory that cannot be used (its placement leans on this router): the rerun makes another. */
 export function forgetPendingIdentityDir(ctx: Pick<Context, 'path'>): void {
   rmSync(pendingFile(ctx), { force: true });
+}
+
+/**
+ * A fresh identity directory ("new" d, recovery g), its shares kept off this router's own storage
+ * server where the grid allows it (backup/placement.ts `mkdirAwayFrom`), so that a recovery can read
+ * it from any shares.needed of the other servers.
+ */
+export async function makeFreshIdentityDir(ctx: DeviceContext, api: TahoeClient): Promise<IdentityDir> {
+  const made = await mkdirAwayFrom(api, ownNodeId(ctx, 'private'), ctx.device.config().grid.shares.total);
+  if (made.tries > 1 || made.ownShares > 0) {
+    ctx.log.info(`  identity directory: ${made.tries} made, the one kept has ${made.ownShares} share(s) on this router's own storage server`);
+  }
+  return identityDirOf(api, made.writeCap);
 }

@@ -21,11 +21,11 @@ import { showCardAtNextLogin } from '../../firstboot/card-at-login.ts';
 import { installCronEntry } from '../../firstboot/cron-entry.ts';
 import type { FlowOptions } from '../../firstboot/flows.ts';
 import { rebootStep } from '../../firstboot/reboot.ts';
-import { pendingIdentityDir, savePendingIdentityDir, settleIdentityDir } from '../../firstboot/steps/identity-dir.ts';
+import { makeFreshIdentityDir, pendingIdentityDir, savePendingIdentityDir, settleIdentityDir } from '../../firstboot/steps/identity-dir.ts';
 import type { DeviceContext } from '../../grid/device.ts';
 import { ownNodeId } from '../../grid/device-nodes.ts';
 import { encryptIdentity, type Identity } from '../../grid/identity.ts';
-import { identityDirOf, makeIdentityDir, publishRecoveredIdentity, recoveryCard } from '../../grid/public-area.ts';
+import { identityDirOf, publishRecoveredIdentity, recoveryCard } from '../../grid/public-area.ts';
 import type { TahoeClient } from '../../grid/tahoe-client.ts';
 import type { PrivateArea } from './e-private-area.ts';
 
@@ -48,7 +48,7 @@ export async function takeOverAndReboot(
   await assertIdentityServers(publicApi, ownNodeId(ctx, 'private'), config.grid.shares.needed);
   const old = await identityDirOf(publicApi, identity.public.dircap);
   const pending = pendingIdentityDir(ctx);
-  const fresh = pending && pending !== identity.public.dircap ? await identityDirOf(publicApi, pending) : await makeIdentityDir(publicApi);
+  const fresh = pending && pending !== identity.public.dircap ? await identityDirOf(publicApi, pending) : await makeFreshIdentityDir(ctx, publicApi);
   savePendingIdentityDir(ctx, fresh.writeCap);
   const republished: Identity = {
     ...identity,

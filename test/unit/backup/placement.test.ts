@@ -1,7 +1,8 @@
-// backup/placement.ts: the pure rule "recoverable without this router's own storage server".
+// backup/placement.ts: the pure rule "recoverable without this router's own storage server", and
+// directories made off the router's own server where the grid allows it.
 import test from 'ava';
 import { EXIT } from '../../../core/errors.ts';
-import { PlacementError, describePlacement, recoverableWithout, settleIdentityPlacement } from '../../../backup/placement.ts';
+import { AWAY_TRIES, PlacementError, describePlacement, mkdirAwayFrom, recoverableWithout, settleIdentityPlacement } from '../../../backup/placement.ts';
 import { createMemoryLog } from '../../../core/log.ts';
 import { MemoryGrid } from '../../../grid/memory-grid.ts';
 import { IDENTITY_FILE } from '../../../grid/public-area.ts';
@@ -82,4 +83,43 @@ test('identity placement on a whole grid: both objects ok, nothing undone', asyn
   t.deepEqual(Object.keys(verdicts), ['the identity directory', 'the identity file']);
   t.true(Object.values(verdicts).every((v) => v.ok));
   t.is(undone, 0);
+});
+
+/** 3 grid servers and the router's own, 3 shares of which 2 needed: the grid CI's e2e runs. */
+function smallGrid() {
+  const grid = new MemoryGrid({ servers: ['s0', 's1', 's2'], shares: { needed: 2, happy: 2, total: 3 } });
+  return { grid, api: grid.client({ name: 'router-public', ownServer: own }) };
+}
+
+test('mkdirAwayFrom: with 3 other servers for 3 shares, directories with a share on the router are let go until one has none', async (t) => {
+  const { grid, api } = smallGrid();
+  // the first two directories land on the router, the third off it
+  const order = [[own, 's0', 's1'], [own, 's1', 's2'], ['s0', 's1', 's2']];
+  let made = 0;
+  const scripted = { mkdir: async () => (grid.placeFirstOn(order[made++]!), api.mkdir()), check: (cap: string) => api.check(cap), welcome: () => api.welcome() };
+  const result = await mkdirAwayFrom(scripted, own, 3);
+  t.is(made, 3);
+  t.deepEqual(result, { writeCap: result.writeCap, tries: 3, ownShares: 0 });
+  t.deepEqual(grid.placement(result.writeCap).map((h) => h.server).sort(), ['s0', 's1', 's2']);
+});
+
+test('mkdirAwayFrom: with fewer other servers than shares (one grid server down) one directory is made and kept, shares on the router or not', async (t) => {
+  const { grid, api } = smallGrid();
+  grid.stopServer('s2');
+  grid.placeFirstOn([own]);
+  let made = 0;
+  const counting = { mkdir: async () => (made++, api.mkdir()), check: (cap: string) => api.check(cap), welcome: () => api.welcome() };
+  const result = await mkdirAwayFrom(counting, own, 3);
+  t.is(made, 1);
+  t.is(result.tries, 1);
+  t.is(result.ownShares, 1);
+});
+
+test('mkdirAwayFrom: a grid that always puts a share on the router: AWAY_TRIES directories, the last kept; an unknown own id makes one', async (t) => {
+  const { grid, api } = smallGrid();
+  grid.placeFirstOn([own]);
+  const result = await mkdirAwayFrom(api, own, 3);
+  t.is(result.tries, AWAY_TRIES);
+  t.is(result.ownShares, 1);
+  t.is((await mkdirAwayFrom(api, undefined, 3)).tries, 1);
 });
