@@ -12,10 +12,11 @@
 // goes to its new private directory → a grid member unlinks the alias
 // → a third fresh copy, booted in qemu from the UEFI disk (`sysback boot --qemu --grid --ssh-port`),
 // recovers with the recovery card the second printed → the same fingerprint. The first two boot under
-// nspawn; `--qemu` boots every router in qemu, `--nspawn` every router under nspawn. SSH checks the host key under one alias, so a recovered router must present
-// the lost one's host key. `--json` prints {phases, equal, paths, differing, cardRecovery,
-// periodicBackup, nextBackup, serversSeenAfterReboot, serversSeenAfterRecoveredReboot, tor, boots,
-// accel}. Exit 0 only when both restored routers equal the lost one and both routers' periodic backups
+// nspawn; `--qemu` boots every router in qemu, `--nspawn` every router under nspawn. SSH checks the
+// host key under one alias, so a recovered router must present the lost one's host key. `--json`
+// prints {phases, equal, paths, differing, cardRecovery, periodicBackup, nextBackup,
+// serversSeenAfterReboot, serversSeenAfterRecoveredReboot, identityShares, tor, boots, accel}.
+// Exit 0 only when both restored routers equal the lost one and both routers' periodic backups
 // came from cron. Every process is ours and stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -202,6 +203,32 @@ async function waitForServers(router: Router, wanted: number, timeoutMs: number)
   return { seconds: Math.round((performance.now() - started) / 100) / 10, ...seen };
 }
 
+/**
+ * Where the router's identity directory's shares are (Tahoe's check through the public node, as JSON
+ * counts only, no cap): how many distinct shares, and how many of them on the router's own storage
+ * server (backup/placement.ts mkdirAwayFrom keeps them off it where the grid allows).
+ */
+const IDENTITY_PLACEMENT = String.raw`node -e '
+const fs = require("fs");
+const aliases = Object.fromEntries(fs.readFileSync("/var/lib/sysback/tahoe/private/private/aliases", "utf8").split("
+").filter(Boolean).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()]));
+const own = fs.readFileSync("/var/lib/sysback/tahoe/private/node.pubkey", "utf8").trim().replace(/^pub-/, "");
+const port = (require("/etc/sysback/sysback.json").tahoe ?? {}).webPorts?.public ?? 3457;
+fetch("http://127.0.0.1:" + port + "/uri/" + encodeURIComponent(aliases["sysback-public"]) + "?t=check&output=JSON", { method: "POST" })
+  .then((r) => r.json())
+  .then((j) => { const m = Object.values(j.results.sharemap); console.log(JSON.stringify({ shares: m.length, onRouter: m.filter((held) => held.includes(own)).length })); })
+  .catch((e) => console.log(JSON.stringify({ error: String(e) })));
+'`;
+
+async function identityPlacement(router: Router): Promise<unknown> {
+  const out = await router.ssh(IDENTITY_PLACEMENT).catch((e: Error) => ({ stdout: JSON.stringify({ error: e.message.slice(0, 200) }) }));
+  try {
+    return JSON.parse(out.stdout) as unknown;
+  } catch {
+    return { error: out.stdout.slice(0, 200) };
+  }
+}
+
 /** A digest of the private area's directory cap as the router's alias file names it (never the cap itself). */
 const PRIVATE_DIR_DIGEST = "grep '^sysback-private:' /var/lib/sysback/tahoe/private/private/aliases | sha256sum | cut -c1-16";
 
@@ -302,6 +329,7 @@ try {
   phase('periodicBackupViaCron');
   const lost = (await first.ssh(FINGERPRINT)).stdout;
   const lostPrivateDir = (await first.ssh(PRIVATE_DIR_DIGEST)).stdout.trim();
+  const identityShares: Record<string, unknown> = { first: await identityPlacement(first) };
   await first.destroy();
   phase('destroy');
 
@@ -333,6 +361,7 @@ try {
   phase('compare');
   // over Tor the recovered router's nodes reconnect one by one after its reboot, as the first's did
   const serversSeenRecovered = await waitForServers(second, GRID_STORAGE_NODES, 300_000);
+  identityShares.second = await identityPlacement(second);
   phase('serversSeenAfterRecoveredLogin');
   // its next backup: the cron line as installed (a --force beside it would only meet the cron run's
   // lock), into the fresh private directory recovery made, not the lost router's
@@ -389,6 +418,8 @@ try {
     tor,
     sshWorksAfterRecover: true,
     serversSeenAfterRecoveredReboot: serversSeenRecovered,
+    // the identity directory's distinct shares, and those on the router's own storage server
+    identityShares,
     nextBackup,
     readCapOnCard: readCap.length > 0,
     cardAtLogin,
