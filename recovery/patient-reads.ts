@@ -1,17 +1,19 @@
-// How the "recover" flow reads what it cannot go on without (the alias list in a), the identity in b),
-// the old private directory's latest and manifest in e), the manifest and the chosen archive in f))
-// while the grid's servers are still connecting. The lost router took its own storage server with it, so an object it stored may be
-// readable only from the particular grid servers holding its other shares: in a grid with as many
-// servers as shares.total, every one of them (CI saw the identity directory hold 1 share on the router
-// and 1 on each of 2 of the 3 grid servers; the recovering node, connected to 2 servers, read nothing
-// for 2 minutes). Over Tor a fresh node connects to servers one by one, and a server it failed to
-// reach is tried again after ever longer pauses (Foolscap's reconnector: ×e per failure, up to an
-// hour). So such a read (readRetrying with this policy):
+// How the "recover" flow reads what it cannot go on without (the alias list in a), the identity in
+// b), the old private directory's latest and manifest in e), the manifest and the chosen archive in
+// f)) while the grid's servers are still connecting. The lost router took its own storage server
+// with it, so an object it stored may be readable only from the particular grid servers holding its
+// other shares: in a grid with as many servers as shares.total, every one of them (an e2e run's check
+// showed the identity directory with 1 share on the router and 1 on each of 2 of the 3 grid servers;
+// in CI a recovering node over Tor read no identity for 2 minutes). Over Tor a fresh node connects to
+// servers one by one, and a server it failed to reach is tried again after ever longer pauses
+// (Foolscap's reconnector: ×e per failure, up to an hour). So such a read (readRetrying with this
+// policy):
 //   - keeps trying for as long as the wait for servers may take (tahoe.serverWaitSeconds, 300 s);
 //   - says on the console at once, then at least every 10 s, how many known servers are connected;
 //   - once it has waited 60 s while a known server is not connected, restarts the public node
 //     (once per read), so that it tries every server again at once.
-// Its lines never hold a cap. A read that fails otherwise (404, a node that does not answer) fails at once.
+// Its lines never hold a cap. A read that fails otherwise (404, a node that does not answer) fails
+// at once.
 import type { Prompter } from '../core/prompter.ts';
 import type { DeviceContext } from '../grid/device.ts';
 import { TahoeHttpError, type RetryPolicy, type TahoeClient } from '../grid/tahoe-client.ts';

@@ -102,7 +102,7 @@ async function recoverWith(
   if (options.dryRun) {
     steps.skip('d', 'decrypted: the private node gets the recovered keys', 'dry run: no node is made or changed');
     const area = await steps.step('e', 'private area reached, read only (dry run)', async () => ({ api: publicApi, oldCap, newCap: oldCap, privateNodeStarted: false }));
-    await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options, recoveryReads(ctx, prompter, area.api, area.privateNodeStarted ? undefined : 'public')));
+    await steps.step('f', 'backup restored to the root', () => extractBackup(ctx, prompter, area, options, recoveryReads(ctx, prompter, publicApi, 'public')));
     prompter.say('Dry run: nothing under the root was changed.');
     return;
   }

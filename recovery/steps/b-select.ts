@@ -24,9 +24,8 @@ export async function selectIdentity(
   options: FlowOptions,
   reads: RetryPolicy,
 ): Promise<string> {
-  const retry = reads;
   const card = options.answers?.recoveryCard;
-  if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '', retry);
+  if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '', reads);
   let byCard: string | undefined;
   const chosen = await prompter.pick('Which router is yours? Type part of its alias (or paste your recovery card read cap)', [...aliases], {
     key: 'alias',
@@ -36,7 +35,7 @@ export async function selectIdentity(
     validate: async (typed) => {
       if (!isCard(typed)) return undefined;
       try {
-        byCard = await fetchIdentityByCard(publicApi, typed, retry);
+        byCard = await fetchIdentityByCard(publicApi, typed, reads);
         return undefined;
       } catch (error) {
         if (error instanceof UnknownCardError || (error instanceof SysbackError && error.exitCode === EXIT.usage)) return error.hint ? `${error.message}; ${error.hint}` : error.message;
@@ -53,5 +52,5 @@ export async function selectIdentity(
           }),
   });
   // a card was read while it was checked (validate); an alias is read now
-  return byCard ?? fetchIdentity(publicApi, publicDirectory, chosen, retry);
+  return byCard ?? fetchIdentity(publicApi, publicDirectory, chosen, reads);
 }
