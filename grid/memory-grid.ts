@@ -106,7 +106,7 @@ function sha(...parts: (string | Uint8Array)[]): Buffer {
 
 type ParsedCap =
   | { kind: 'file'; si: string; cap: string }
-  | { kind: 'dir'; si: string; writable: boolean; readCap: string; writeCap?: string };
+  | { kind: 'dir'; si: string; writable: boolean; readCap: string; writeCap?: string; fingerprint: string };
 
 /** Decodes a cap this grid makes; undefined for anything else. */
 function parseCap(cap: string): ParsedCap | undefined {
@@ -123,9 +123,9 @@ function parseCap(cap: string): ParsedCap | undefined {
     const fp = parts[3]!;
     if (parts[1] === 'DIR2') {
       const readKey = sha('readkey', key).subarray(0, 16);
-      return { kind: 'dir', si: base32(sha('si', readKey).subarray(0, 16)), writable: true, writeCap: cap, readCap: `URI:DIR2-RO:${base32(readKey)}:${fp}` };
+      return { kind: 'dir', si: base32(sha('si', readKey).subarray(0, 16)), writable: true, writeCap: cap, readCap: `URI:DIR2-RO:${base32(readKey)}:${fp}`, fingerprint: fp };
     }
-    return { kind: 'dir', si: base32(sha('si', key).subarray(0, 16)), writable: false, readCap: cap };
+    return { kind: 'dir', si: base32(sha('si', key).subarray(0, 16)), writable: false, readCap: cap, fingerprint: fp };
   }
   return undefined;
 }
@@ -154,6 +154,8 @@ interface DirObject {
   versions: Map<number, Children>;
   /** server id -> the version it holds and its share numbers */
   shares: Map<string, { seq: number; shares: Set<number> }>;
+  /** the fingerprint in its caps (Tahoe's hash of the directory's verification key) */
+  fingerprint: string;
 }
 
 type StoredObject = FileObject | DirObject;
@@ -334,18 +336,18 @@ export class MemoryGrid {
   createDir(): string {
     const writeKey = randomBytes(16);
     const cap = `URI:DIR2:${base32(writeKey)}:${base32(sha('fp', writeKey))}`;
-    const parsed = parseCap(cap) as { si: string };
-    this.publish(parsed.si, undefined, new Map());
+    const parsed = parseCap(cap) as { si: string; fingerprint: string };
+    this.publish(parsed.si, undefined, new Map(), parsed.fingerprint);
     return cap;
   }
 
   /** Publishes a new version of a directory to the servers that are up. */
-  private publish(si: string, object: DirObject | undefined, children: Children): void {
+  private publish(si: string, object: DirObject | undefined, children: Children, fingerprint = object?.fingerprint ?? ''): void {
     const up = this.upServers();
     if (up.length < this.encoding.needed) {
       throw new TahoeHttpError('publish', 500, `NotEnoughServersError: only ${up.length} storage server(s) are connected`);
     }
-    const dir: DirObject = object ?? { kind: 'dir', versions: new Map(), shares: new Map() };
+    const dir: DirObject = object ?? { kind: 'dir', versions: new Map(), shares: new Map(), fingerprint };
     const seq = dir.versions.size === 0 ? 1 : Math.max(...dir.versions.keys(), ...[...dir.shares.values()].map((s) => s.seq)) + 1;
     dir.versions.set(seq, new Map(children));
     for (const [server, shares] of this.placeShares(si, up)) dir.shares.set(server, { seq, shares });
@@ -398,6 +400,8 @@ export class MemoryGrid {
   readDir(parsed: Extract<ParsedCap, { kind: 'dir' }>, what: string): Children {
     const object = this.objects.get(parsed.si);
     if (!object || object.kind !== 'dir') throw new TahoeHttpError(what, 410, 'NoSharesError: no shares of this directory were found');
+    // Tahoe finds a directory's shares by the read key, then ignores those whose key the cap's fingerprint does not match
+    if (object.fingerprint !== parsed.fingerprint) throw new TahoeHttpError(what, 410, 'UnrecoverableFileError: no shares of a version this cap verifies');
     const seq = this.bestVersion(object);
     if (seq === undefined) throw new TahoeHttpError(what, 410, 'UnrecoverableFileError: not enough shares of any version of this directory');
     return object.versions.get(seq)!;
@@ -426,7 +430,9 @@ export class MemoryGrid {
   check(cap: string): CheckResult {
     const parsed = parseCap(cap);
     if (!parsed) throw new TahoeHttpError('check', 400, 'not a cap this grid knows');
-    const object = this.objects.get(parsed.si);
+    const stored = this.objects.get(parsed.si);
+    // shares the cap's fingerprint does not verify are not counted, as in Tahoe
+    const object = stored?.kind === 'dir' && parsed.kind === 'dir' && stored.fingerprint !== parsed.fingerprint ? undefined : stored;
     const versions = object ? this.goodShares(object) : new Map();
     const best = object?.kind === 'dir' ? this.bestVersion(object) : 0;
     const good = best === undefined ? undefined : versions.get(best);

@@ -303,6 +303,12 @@ export async function fetchIdentityByCard(api: TahoeClient, readCap: string, pol
   try {
     info = await readRetrying("reading the recovery card's directory", () => api.info(cap, IDENTITY_FILE), policy);
   } catch (error) {
+    if (error instanceof TahoeHttpError && error.status === 410) {
+      // shares of no version the read cap's fingerprint matches: a character after the second colon
+      // mistyped (Tahoe finds the shares by the read key, then ignores them), or the servers holding
+      // them not connected yet: the same answer
+      throw new UnknownCardError('nothing readable there yet: a character after the second colon may be mistyped, or the servers holding it are not connected yet');
+    }
     if (error instanceof TahoeHttpError) throw new UnknownCardError(`the grid answered HTTP ${error.status}`);
     throw error;
   }

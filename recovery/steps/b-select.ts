@@ -13,6 +13,14 @@ const CARD = /^URI:DIR2-RO:/;
 const isCard = (typed: string): boolean => CARD.test(typed.replace(/\s+/g, ''));
 
 /**
+ * A card typed on the console is read for at most this long of waits, with no restart of the node:
+ * Tahoe answers a fingerprint mistyped (the part after the second colon) as it answers shares on
+ * servers not connected yet (HTTP 410), so the person is told both and types the cap again (or the
+ * same one, to wait once more), instead of waiting the whole wait for servers on a typo.
+ */
+const TYPED_CARD_WAIT_MS = 60_000;
+
+/**
  * `reads`: how the identity is read (recovery/patient-reads.ts on a router: while the servers holding
  * its shares are still connecting, it keeps trying and says so, for up to the wait for servers).
  */
@@ -24,6 +32,8 @@ export async function selectIdentity(
   options: FlowOptions,
   reads: RetryPolicy,
 ): Promise<string> {
+  const { onStalled: _noRestart, ...waiting } = reads;
+  const typedCard: RetryPolicy = { ...waiting, waitBudgetMs: Math.min(waiting.waitBudgetMs ?? TYPED_CARD_WAIT_MS, TYPED_CARD_WAIT_MS) };
   const card = options.answers?.recoveryCard;
   if (card || aliases === undefined) return fetchIdentityByCard(publicApi, card ?? '', reads);
   let byCard: string | undefined;
@@ -35,7 +45,7 @@ export async function selectIdentity(
     validate: async (typed) => {
       if (!isCard(typed)) return undefined;
       try {
-        byCard = await fetchIdentityByCard(publicApi, typed, reads);
+        byCard = await fetchIdentityByCard(publicApi, typed, typedCard);
         return undefined;
       } catch (error) {
         if (error instanceof UnknownCardError || (error instanceof SysbackError && error.exitCode === EXIT.usage)) return error.hint ? `${error.message}; ${error.hint}` : error.message;

@@ -62,6 +62,18 @@ test('a card cut short, then one mistyped, then the right one: each wrong one is
   t.false(c.text().includes(card.slice(12, 30)), 'no cap echoed in the reasons');
 });
 
+test('a card with a character of its fingerprint mistyped: Tahoe answers it as shares not reachable yet (410), so after a minute of waits (no restart) the person is told both and asked again', async (t) => {
+  const { api, publicDirectory, card } = await published();
+  const at = card.length - 10; // in the fingerprint, after the second colon
+  const wrongFingerprint = `${card.slice(0, at)}${card[at] === 'a' ? 'b' : 'a'}${card.slice(at + 1)}`;
+  const c = typedOnConsole([wrongFingerprint, card]);
+  const r = reads(api, c);
+  t.is(await selectIdentity(c.prompter, api, publicDirectory, ['bob'], options, r.policy), ARMORED);
+  t.regex(c.text(), /nothing readable there yet: a character after the second colon may be mistyped, or the servers holding it are not connected yet[^\n]*\(2 tries left\)/);
+  t.deepEqual(r.record.restarts, [], 'a typed card never restarts the node');
+  t.true(r.record.waited >= 60_000 && r.record.waited < 66_000, `waited ${r.record.waited} ms on the typo`);
+});
+
 test('the card typed in groups, with spaces and line breaks as on the card, is read', async (t) => {
   const { api, publicDirectory, card } = await published();
   const c = typedOnConsole([card.replace(/(.{4})/g, '$1 ')]);
