@@ -45,6 +45,8 @@ const key = path.join(work, 'admin-key');
 const ALIAS = `e2e-${Date.now().toString(36)}`;
 const PASSWORD = 'plover quartz Mango 71 ribbon';
 const INTERVAL_HOURS = 0.03;
+/** the image's hostname: its private node's nickname on the grid */
+const ROUTER_HOSTNAME = 'e2e-router';
 const phases: Record<string, number> = {};
 const say = (line: string) => process.stderr.write(`e2e: ${line}\n`);
 let phaseStart = performance.now();
@@ -204,28 +206,24 @@ async function waitForServers(router: Router, wanted: number, timeoutMs: number)
 }
 
 /**
- * Where the router's identity directory's shares are (Tahoe's check through the public node, as JSON
- * counts only, no cap): how many distinct shares, and how many of them on the router's own storage
- * server (backup/placement.ts mkdirAwayFrom keeps them off it where the grid allows).
+ * Where the identity directory the alias names has its shares, asked of the grid's gateway node on
+ * the host (Tahoe's check): how many distinct shares, and how many of them on the router's own
+ * storage server (its nickname is the image's hostname; a recovered router keeps the lost one's node
+ * keys). backup/placement.ts mkdirAwayFrom keeps them off it where the grid allows. Counts only, no cap.
  */
-const IDENTITY_PLACEMENT = String.raw`node -e '
-const fs = require("fs");
-const aliases = Object.fromEntries(fs.readFileSync("/var/lib/sysback/tahoe/private/private/aliases", "utf8").split("
-").filter(Boolean).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()]));
-const own = fs.readFileSync("/var/lib/sysback/tahoe/private/node.pubkey", "utf8").trim().replace(/^pub-/, "");
-const port = (require("/etc/sysback/sysback.json").tahoe ?? {}).webPorts?.public ?? 3457;
-fetch("http://127.0.0.1:" + port + "/uri/" + encodeURIComponent(aliases["sysback-public"]) + "?t=check&output=JSON", { method: "POST" })
-  .then((r) => r.json())
-  .then((j) => { const m = Object.values(j.results.sharemap); console.log(JSON.stringify({ shares: m.length, onRouter: m.filter((held) => held.includes(own)).length })); })
-  .catch((e) => console.log(JSON.stringify({ error: String(e) })));
-'`;
-
-async function identityPlacement(router: Router): Promise<unknown> {
-  const out = await router.ssh(IDENTITY_PLACEMENT).catch((e: Error) => ({ stdout: JSON.stringify({ error: e.message.slice(0, 200) }) }));
+async function identityPlacement(alias: string): Promise<unknown> {
   try {
-    return JSON.parse(out.stdout) as unknown;
-  } catch {
-    return { error: out.stdout.slice(0, 200) };
+    const gateway = readFileSync(path.join(gridDir, 'nodes', 'gateway', 'node.url'), 'utf8').trim().replace(/\/$/, '');
+    const publicDir = (JSON.parse(readFileSync(path.join(gridDir, 'grid.json'), 'utf8')) as { publicDirectory: string }).publicDirectory;
+    const json = async (url: string, method = 'GET') => (await (await fetch(url, { method })).json()) as Record<string, unknown>;
+    const entry = (await json(`${gateway}/uri/${encodeURIComponent(publicDir)}/${encodeURIComponent(alias)}?t=json`)) as unknown as [string, { ro_uri: string }];
+    const check = (await json(`${gateway}/uri/${encodeURIComponent(entry[1].ro_uri)}?t=check&output=JSON`, 'POST')) as { results: { sharemap: Record<string, string[]> } };
+    const servers = (await json(`${gateway}/?t=json`)) as { servers: { nodeid: string; nickname: string }[] };
+    const own = servers.servers.find((s) => s.nickname === ROUTER_HOSTNAME)?.nodeid;
+    const holders = Object.values(check.results.sharemap);
+    return { shares: holders.length, onRouter: holders.filter((held) => own !== undefined && held.includes(own)).length };
+  } catch (error) {
+    return { error: (error as Error).message.slice(0, 200) };
   }
 }
 
@@ -287,7 +285,7 @@ try {
   const config = path.join(work, 'build.json');
   // intervalHours 0.03 (108 s): under an hour the installed cron line asks every minute, so the periodic
   // backup becomes due by configuration within minutes and runs through cron, not through this script
-  writeFileSync(config, JSON.stringify({ hostname: 'e2e-router', kernelCmdline: ['panic=-1'], bootMenuTimeout: 0, maskTor: !tor, intervalHours: INTERVAL_HOURS, adminKeys: [readFileSync(`${key}.pub`, 'utf8').trim()] }));
+  writeFileSync(config, JSON.stringify({ hostname: ROUTER_HOSTNAME, kernelCmdline: ['panic=-1'], bootMenuTimeout: 0, maskTor: !tor, intervalHours: INTERVAL_HOURS, adminKeys: [readFileSync(`${key}.pub`, 'utf8').trim()] }));
   await sysback('build', '--grid', path.join(gridDir, 'grid.json'), '--out', imageDir, '--config', config);
   phase('build');
 
@@ -329,7 +327,7 @@ try {
   phase('periodicBackupViaCron');
   const lost = (await first.ssh(FINGERPRINT)).stdout;
   const lostPrivateDir = (await first.ssh(PRIVATE_DIR_DIGEST)).stdout.trim();
-  const identityShares: Record<string, unknown> = { first: await identityPlacement(first) };
+  const identityShares: Record<string, unknown> = { first: await identityPlacement(ALIAS) };
   await first.destroy();
   phase('destroy');
 
@@ -361,7 +359,7 @@ try {
   phase('compare');
   // over Tor the recovered router's nodes reconnect one by one after its reboot, as the first's did
   const serversSeenRecovered = await waitForServers(second, GRID_STORAGE_NODES, 300_000);
-  identityShares.second = await identityPlacement(second);
+  identityShares.second = await identityPlacement(ALIAS);
   phase('serversSeenAfterRecoveredLogin');
   // its next backup: the cron line as installed (a --force beside it would only meet the cron run's
   // lock), into the fresh private directory recovery made, not the lost router's
