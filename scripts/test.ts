@@ -13,7 +13,7 @@ import { createLog } from '../core/log.ts';
 import { createRunner } from '../core/runner.ts';
 import { withCleanup } from '../core/signal-cleanup.ts';
 import { mountsUnder, processesMentioning } from '../test/support/leaks.ts';
-import { makeGrid, type TestGrid } from '../test/support/shared-grid.ts';
+import { makeGrid, stopPartialGrid, type TestGrid } from '../test/support/shared-grid.ts';
 import { bundle } from './bundle.ts';
 import { ensureHostTools, TOOLSETS } from '../builder/host-tools.ts';
 
@@ -37,9 +37,6 @@ if (!unitOnly && process.getuid?.() === 0) {
   );
   log.info(`  ${rootfs.path} (${rootfs.reused ? 'reused' : `built in ${rootfs.seconds.toFixed(0)} s`})`);
   process.env.SYSBACK_ROOTFS = rootfs.path;
-  grid = await log.step('starting the shared test grid', () => makeGrid({ prefix: 'sysback-shared-grid-' }));
-  process.env.SYSBACK_TEST_GRID = grid.dir;
-  log.info(`  shared grid up at ${elapsed()}`);
 }
 
 let passed = 0;
@@ -51,14 +48,22 @@ const tmpBefore = new Set(processesMentioning(os.tmpdir() + '/sysback-').map((p)
 // signal goes on, so an interrupted suite leaves no node behind (an interrupted CI run once did);
 // ava (through npx) gets the signal first and up to 60 s to end (a terminal's Ctrl-C reaches it anyway)
 let ava: ProcessPromise | undefined;
+/** the shared grid's directory from the moment it is made: a signal while it starts stops what started */
+let startingGrid: string | undefined;
 const stop = async (signal?: NodeJS.Signals) => {
   if (signal && ava?.child && ava.output === null) {
     ava.child.kill(signal);
     await Promise.race([ava, sleep(60_000)]);
   }
   if (grid) await log.step('stopping the shared test grid', () => grid!.release());
+  else if (startingGrid) await log.step('stopping the shared test grid (interrupted while it started)', () => stopPartialGrid(startingGrid!));
 };
 await withCleanup(stop, async () => {
+  if (!unitOnly && process.getuid?.() === 0) {
+    grid = await log.step('starting the shared test grid', () => makeGrid({ prefix: 'sysback-shared-grid-', onDir: (dir) => (startingGrid = dir) }));
+    process.env.SYSBACK_TEST_GRID = grid.dir;
+    log.info(`  shared grid up at ${elapsed()}`);
+  }
   const files = args.length ? args : ['test/**/*.test.ts'];
   ava = $({ stdio: ['inherit', 'pipe', 'inherit'], nothrow: true, quiet: true })`npx ava --tap ${files}`;
   // ava's TAP summary (`# pass N`, `# fail N`, `# skip N`) is the count we report

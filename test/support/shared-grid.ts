@@ -20,10 +20,15 @@ export interface TestGrid {
   release(): Promise<void>;
 }
 
-export async function makeGrid(options: { storage?: number; prefix?: string } = {}): Promise<TestGrid> {
+/**
+ * `onDir`: told the grid's directory before any node starts, so that a caller stopped by a signal
+ * meanwhile can stop what was started (`stopPartialGrid`).
+ */
+export async function makeGrid(options: { storage?: number; prefix?: string; onDir?: (dir: string) => void } = {}): Promise<TestGrid> {
   process.env.SYSBACK_ROOTFS ??= await targetRootfs();
   const parent = mkdtempSync(path.join(os.tmpdir(), options.prefix ?? 'sysback-grid-'));
   const dir = path.join(parent, 'grid');
+  options.onDir?.(dir);
   const ctx = createContext({ log: createLog({ level: 'warn' }) });
   try {
     const { grid } = await initGrid(ctx, dir, {
@@ -48,6 +53,12 @@ export async function makeGrid(options: { storage?: number; prefix?: string } = 
     rmSync(parent, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Stops the nodes a makeGrid interrupted by a signal had started (by their PID files) and removes its directory. */
+export async function stopPartialGrid(dir: string): Promise<void> {
+  await stopGrid(dir).catch(() => {});
+  rmSync(path.dirname(dir), { recursive: true, force: true });
 }
 
 export async function sharedGrid(): Promise<TestGrid> {
