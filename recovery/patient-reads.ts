@@ -28,8 +28,8 @@ export interface PatientReadsOptions {
   api: Pick<TahoeClient, 'welcome'>;
   /** a line on the console */
   say(line: string): void;
-  /** stops and starts the public node, then waits for shares.happy servers */
-  restart(): Promise<void>;
+  /** stops and starts the node the reads go through, then waits for shares.happy servers; without it a stalled read just keeps waiting */
+  restart?: () => Promise<void>;
   /** how long the read may wait in all */
   waitSeconds: number;
   /** tests: no real waits */
@@ -38,8 +38,9 @@ export interface PatientReadsOptions {
 }
 
 export function patientReads(options: PatientReadsOptions): RetryPolicy {
-  const { api, say, waitSeconds } = options;
-  let saidAt = -Infinity;
+  const { api, say, waitSeconds, restart } = options;
+  /** the waits of the read last said (one policy serves every read of a step) */
+  let saidAt = 0;
   const servers = async () => {
     const { servers: known } = await api.welcome().catch(() => ({ servers: [] }));
     return { connected: known.filter((s) => s.connected).length, known: known.length };
@@ -50,21 +51,25 @@ export function patientReads(options: PatientReadsOptions): RetryPolicy {
     ...(options.random ? { random: options.random } : {}),
     onRetry: async (message, detail) => {
       if (!detail) return say(`  ${message}`);
-      if (detail.waitedMs - saidAt < SAY_AFTER_MS) return;
+      // a read's first retry (no waits yet) is said at once; then after 5 s of waits since the last line
+      if (detail.waitedMs > 0 && detail.waitedMs - saidAt < SAY_AFTER_MS) return;
       saidAt = detail.waitedMs;
       const { connected, known } = await servers();
-      const why = detail.error instanceof TahoeHttpError && detail.error.status === 410 ? 'its shares are on storage servers not connected yet' : `the grid answered HTTP ${detail.error instanceof TahoeHttpError ? detail.error.status : '?'}`;
+      const status = detail.error instanceof TahoeHttpError ? detail.error.status : undefined;
+      const why = status === 410 ? 'its shares are on storage servers not connected yet' : `the grid answered HTTP ${status ?? '?'}`;
       say(`  ${detail.what}: not yet (${why}; ${connected} of ${known} known servers connected); trying for up to ${waitSeconds} s, ${Math.round(detail.waitedMs / 1000)} s so far`);
     },
-    onStalled: {
-      afterMs: RESTART_AFTER_MS,
-      run: async () => {
-        const { connected, known } = await servers();
-        if (connected >= known) return; // every known server is connected: a restart would not help
-        say(`  restarting the public Tahoe node, so that it tries every storage server again at once (${connected} of ${known} connected; a node waits longer and longer before trying a server it could not reach)`);
-        await options.restart();
+    ...(restart && {
+      onStalled: {
+        afterMs: RESTART_AFTER_MS,
+        run: async () => {
+          const { connected, known } = await servers();
+          if (connected >= known) return; // every known server is connected: a restart would not help
+          say(`  restarting the public Tahoe node, so that it tries every storage server again at once (${connected} of ${known} connected; a node waits longer and longer before trying a server it could not reach)`);
+          await restart();
+        },
       },
-    },
+    }),
   };
 }
 
@@ -75,16 +80,14 @@ export function patientReads(options: PatientReadsOptions): RetryPolicy {
  */
 export function recoveryReads(ctx: DeviceContext, prompter: Pick<Prompter, 'say'>, api: TahoeClient, restartable?: 'public'): RetryPolicy {
   const { device } = ctx;
-  const policy = patientReads({
+  const restartPublic = async () => {
+    await device.nodes.stop('public');
+    await device.nodes.waitForHappy(await device.nodes.start('public'));
+  };
+  return patientReads({
     api,
     say: (line) => prompter.say(line),
-    restart: async () => {
-      await device.nodes.stop('public');
-      await device.nodes.waitForHappy(await device.nodes.start('public'));
-    },
+    ...(restartable && { restart: restartPublic }),
     waitSeconds: device.config().tahoe.serverWaitSeconds,
   });
-  if (restartable) return policy;
-  const { onStalled: _none, ...waiting } = policy;
-  return waiting;
 }
